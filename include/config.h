@@ -1,0 +1,57 @@
+/* The run configuration: INI files (parsed by inih) plus --set overrides,
+ * every key described once in a table in src/config/config.c. */
+#ifndef INNA_CONFIG_H
+#define INNA_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+#include "layers.h"
+#include "optim.h"
+
+#define CONFIG_MAX_LAYERS 64
+#define CONFIG_PATH_MAX 1024
+
+typedef enum { SAMPLE_SHUFFLE, SAMPLE_IID, SAMPLE_SEQUENTIAL } Sampling;
+typedef enum { DATA_IDX, DATA_CIFAR10, DATA_CIFAR100 } DataFormat;
+
+typedef struct {
+    /* [run] */
+    uint64_t seed;                  /* seed = 1                           */
+    char out[CONFIG_PATH_MAX];      /* out = runs/default (run folder)    */
+    int threads;                    /* threads = 0 (BLAS threads per rank; 0 = leave to the environment) */
+    /* [train] */
+    int batch;                      /* batch = 32 (global minibatch, >= 1) */
+    long epochs;                    /* epochs = 1 (>= 0)                  */
+    long steps;                     /* steps = -1 (>= 0 overrides epochs; -1 = use epochs) */
+    Sampling sampling;              /* sampling = shuffle | iid | sequential */
+    /* [optim] */
+    OptimConfig optim;              /* name, lr, q, weight_decay, alpha, beta, psi0, momentum, nesterov, beta1, beta2, eps */
+    /* [data] */
+    DataFormat format;              /* format = idx | cifar10 | cifar100  */
+    char dir[CONFIG_PATH_MAX];      /* dir: folder of the CIFAR .bin files */
+    char train_images[CONFIG_PATH_MAX], train_labels[CONFIG_PATH_MAX];
+    char test_images[CONFIG_PATH_MAX], test_labels[CONFIG_PATH_MAX];
+    int classes;                    /* classes = 10 (idx only)            */
+    int coarse;                     /* labels = fine | coarse (cifar100)  */
+    int standardize;                /* standardize = true                 */
+    int augment;                    /* augment = false (crop + flip)      */
+    int crop_pad;                   /* crop_pad = 4                       */
+    long train_limit, test_limit;   /* 0 = all samples                    */
+    /* [net] */
+    Shape input;                    /* input = 1x28x28 (CxHxW)            */
+    float dropout;                  /* dropout = 0.5 (rate of layers that give none) */
+    int nlayers;                    /* layer = <type> key=value ... (repeated, in order) */
+    LayerSpec layers[CONFIG_MAX_LAYERS];
+} Config;
+
+void config_defaults(Config *c);
+/* Each returns 0, or -1 with err = one line naming the file/key and the
+ * problem, e.g. "optim.beta: must be > 0 (got -1)". */
+int config_load_file(Config *c, const char *path, char *err, size_t errlen);
+int config_set(Config *c, const char *assignment, char *err, size_t errlen); /* "optim.beta=0.2" */
+int config_validate(const Config *c, char *err, size_t errlen);
+/* The resolved configuration as INI text that config_load_file reads back
+ * to the same Config.  Returns a malloc'd string. */
+char *config_to_ini(const Config *c);
+/* Prints every key with its default and meaning (for --help). */
+void config_print_keys(void *stream);
+#endif

@@ -1,0 +1,73 @@
+/* One file per layer type under src/layers/, each with the same small
+ * interface: forward and backward side by side, on activations laid out
+ * [channel][sample][row][col] for the n samples of the local batch, so that a
+ * convolution over the whole batch is one GEMM. */
+#ifndef INNA_LAYERS_H
+#define INNA_LAYERS_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { L_CONV, L_RELU, L_MAXPOOL, L_AVGPOOL, L_GAP, L_DROPOUT, L_NTYPES } LayerType;
+
+/* What the config file says about one layer. */
+typedef struct {
+    LayerType type;
+    int filters;       /* conv: output channels                  */
+    int size, stride, pad; /* conv and pools: kernel, stride, pad */
+    float rate;        /* dropout: probability of zeroing; <0 = use net.dropout */
+} LayerSpec;
+
+typedef struct { int c, h, w; } Shape;
+
+typedef struct Layer {
+    LayerSpec spec;
+    int index;          /* position in the network, keys dropout masks     */
+    Shape in, out;      /* per-sample shapes                               */
+    size_t nparams;     /* weights + biases                                */
+    size_t param_off;   /* offset of this layer's weights in the flat buffer */
+    float *w, *b;       /* views into the parameter buffer: w [out][in][kh][kw] */
+    float *dw, *db;     /* views into the gradient buffer (same layout)    */
+    float *y;           /* output activations [out.c][n][out.h][out.w]     */
+    int32_t *argmax;    /* max-pool: input offset of each output's max     */
+    uint8_t *mask;      /* dropout: kept elements                          */
+} Layer;
+
+/* Scratch shared by all layers (im2col columns), sized at start-up. */
+typedef struct {
+    float *col;
+    size_t col_len;
+} Workspace;
+
+/* Output shape and parameter count of a layer given its input shape;
+ * returns 0, or -1 with err set when the spec does not fit the input. */
+int layer_shape(const LayerSpec *s, Shape in, Shape *out, size_t *nparams, char *err, size_t errlen);
+size_t layer_col_len(const Layer *l, int n);   /* im2col floats needed for n samples */
+const char *layer_type_name(LayerType t);
+int layer_type_parse(const char *name, LayerType *t);
+
+/* Each forward reads x [in.c][n][in.h][in.w] and writes l->y.  Each backward
+ * reads dy (gradient w.r.t. l->y) and x, adds parameter gradients into
+ * l->dw/l->db, and writes dx (unless dx is NULL: nothing needs it). */
+void conv_forward(Layer *l, const float *x, int n, Workspace *ws);
+void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, Workspace *ws);
+void relu_forward(Layer *l, const float *x, int n);
+void relu_backward(Layer *l, const float *dy, float *dx, int n);
+void maxpool_forward(Layer *l, const float *x, int n);
+void maxpool_backward(Layer *l, const float *dy, float *dx, int n);
+void avgpool_forward(Layer *l, const float *x, int n);
+void avgpool_backward(Layer *l, const float *dy, float *dx, int n);
+void gap_forward(Layer *l, const float *x, int n);
+void gap_backward(Layer *l, const float *dy, float *dx, int n);
+/* Dropout keeps each element with probability 1-rate and scales kept ones by
+ * 1/(1-rate) (inverted dropout); the mask of sample i is keyed by
+ * (seed, step, sample_ids[i], layer index).  train = 0: identity. */
+void dropout_forward(Layer *l, const float *x, int n, int train, uint64_t seed,
+                     long step, const long *sample_ids);
+void dropout_backward(Layer *l, const float *dy, float *dx, int n);
+
+/* Softmax cross-entropy on logits [classes][n]; returns the summed loss over
+ * the n samples, counts correct arg-max predictions into *correct, and writes
+ * dlogits = scale * (softmax - onehot) (scale = 1/|global batch|). */
+double softmax_xent(const float *logits, const int *labels, int classes, int n,
+                    float scale, float *dlogits, long *correct);
+#endif

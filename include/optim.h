@@ -1,0 +1,41 @@
+/* Optimizers: element-wise updates on the flat parameter vector, one file
+ * each under src/optim/.  State lives in one buffer of nstate*P floats. */
+#ifndef INNA_OPTIM_H
+#define INNA_OPTIM_H
+#include <stddef.h>
+
+typedef enum { OPT_INNA, OPT_SGD, OPT_ADAM, OPT_ADAGRAD } OptimKind;
+typedef enum { PSI0_PAPER, PSI0_ZERO } Psi0Kind;
+
+typedef struct {
+    OptimKind kind;
+    double lr;          /* gamma_0                                          */
+    double q;           /* gamma_k = gamma_0 (k+1)^-q                        */
+    double weight_decay;/* adds wd * theta to the gradient (not to psi)      */
+    double alpha, beta; /* INNA                                             */
+    Psi0Kind psi0;      /* INNA: paper psi_0 = (1-ab)th0 - (b^2-b) v0, or zero velocity */
+    double momentum;    /* SGD heavy ball (PyTorch convention), 0 = plain     */
+    int nesterov;
+    double beta1, beta2, eps; /* Adam; eps also Adagrad                     */
+} OptimConfig;
+
+typedef struct {
+    OptimConfig cfg;
+    size_t n;           /* P                                                */
+    int nstate;         /* state vectors: INNA 1 (psi), SGD 1 if momentum, Adam 2, Adagrad 1 */
+    float *state;       /* nstate * P floats, zeroed                         */
+    int initialized;    /* INNA psi / SGD buffer set from the first gradient */
+} Optimizer;
+
+int optim_nstate(const OptimConfig *c);
+/* state must hold optim_nstate(c) * n floats; it is zeroed here. */
+void optim_init(Optimizer *o, const OptimConfig *c, size_t n, float *state);
+double optim_step_size(const OptimConfig *c, long k);
+/* One update at step k (0-based) with the averaged subgradient v. */
+void optim_step(Optimizer *o, float *theta, const float *v, long k);
+
+void inna_step(Optimizer *o, float *theta, const float *v, double gamma);
+void sgd_step(Optimizer *o, float *theta, const float *v, double gamma);
+void adam_step(Optimizer *o, float *theta, const float *v, double gamma, long k);
+void adagrad_step(Optimizer *o, float *theta, const float *v, double gamma);
+#endif

@@ -1,0 +1,63 @@
+# Shared by the launch scripts: install what is missing, build, find a Python
+# that has h5py and matplotlib, and run mpirun the same way as root or not.
+# Source it; it defines functions and INNA_ROOT, changes nothing by itself.
+
+INNA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+INNA_BUILD=${INNA_BUILD:-$INNA_ROOT/build}
+INNA_PACKAGES="cmake make gcc pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev
+  hdf5-tools libinih-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-matplotlib"
+
+inna_say() { printf '%s\n' "$*" >&2; }
+
+# Debian packages not yet installed, one per line.
+inna_missing_packages() {
+  local p
+  for p in $INNA_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
+# Installs missing packages with apt-get (as root, or through sudo); otherwise
+# names them and fails.  Does nothing when all are there, so it is cheap to repeat.
+inna_install_deps() {
+  command -v dpkg-query >/dev/null || { inna_say "not a Debian system: install $INNA_PACKAGES by hand"; return 0; }
+  local missing
+  missing=$(inna_missing_packages | tr '\n' ' ')
+  [ -z "${missing// /}" ] && return 0
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"
+    else inna_say "missing Debian packages: $missing -- ask an administrator to install them"; return 1; fi
+  fi
+  inna_say "installing: $missing"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+}
+
+inna_build() {
+  cmake -S "$INNA_ROOT" -B "$INNA_BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+    cmake --build "$INNA_BUILD" -j "$(nproc)"
+}
+
+# A Python that imports h5py and matplotlib: python3 on PATH may be a separate
+# build without Debian's modules, so try it, then Debian's own interpreter.
+inna_python() {
+  local py
+  for py in "${INNA_PYTHON:-}" python3 /usr/bin/python3; do
+    [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c 'import h5py, matplotlib' 2>/dev/null &&
+      { echo "$py"; return 0; }
+  done
+  inna_say "no Python with h5py and matplotlib (install python3-h5py python3-matplotlib)"
+  return 1
+}
+
+# mpirun NP PROGRAM ARGS...: consent flags when root, oversubscription when
+# there are more ranks than cores, one BLAS thread per rank unless told otherwise.
+inna_mpirun() {
+  local np=$1; shift
+  local flags=(-np "$np" -x OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}")
+  [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
+  if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
+  else flags+=(--bind-to core --map-by core); fi
+  mpirun "${flags[@]}" "$@"
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and trains.  With no arguments: NiN with
+# INNA on Fashion-MNIST over all local cores.
+#   launch/train.sh [CONFIG.ini] [inna options, e.g. --set optim.lr=0.02]
+# NP=4 sets the number of ranks (default: the number of cores).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+inna_install_deps
+inna_build
+config=$INNA_ROOT/configs/nin-fashion-mnist.ini
+if [ $# -gt 0 ] && [[ $1 != -* ]]; then config=$1; shift; fi
+cd "$INNA_ROOT"
+inna_mpirun "${NP:-$(nproc)}" "$INNA_BUILD/inna" "$config" "$@"

@@ -1,0 +1,122 @@
+/* Setting up one rank's share of a run: data, network, optimizer, buffers.
+ * Every rank does the same work, so every rank finds the same input errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "trainer.h"
+
+static int load_cifar(Dataset *d, const Config *c, int test, char *err, size_t errlen)
+{
+    char paths[5][CONFIG_PATH_MAX + 32];
+    const char *ptrs[5];
+    int np = 0;
+    if (c->format == DATA_CIFAR100) {
+        snprintf(paths[np], sizeof paths[np], "%s/%s", c->dir, test ? "test.bin" : "train.bin");
+        np++;
+    } else if (test) {
+        snprintf(paths[np++], sizeof paths[0], "%s/test_batch.bin", c->dir);
+    } else {
+        for (; np < 5; np++) snprintf(paths[np], sizeof paths[np], "%s/data_batch_%d.bin", c->dir, np + 1);
+    }
+    for (int i = 0; i < np; i++) ptrs[i] = paths[i];
+    return cifar_load(d, ptrs, np, c->format == DATA_CIFAR100, c->coarse, err, errlen);
+}
+
+static int load_set(Dataset *d, const Config *c, int test, char *err, size_t errlen)
+{
+    int rc = c->format == DATA_IDX
+        ? idx_load(d, test ? c->test_images : c->train_images,
+                   test ? c->test_labels : c->train_labels, c->classes, err, errlen)
+        : load_cifar(d, c, test, err, errlen);
+    long limit = test ? c->test_limit : c->train_limit;
+    if (rc == 0 && limit > 0 && limit < d->n) d->n = limit;
+    return rc;
+}
+
+/* The data must have the shape the network takes and the classes it outputs. */
+static int check_fit(const Dataset *d, const char *what, const Net *net, char *err, size_t errlen)
+{
+    if (d->c != net->input.c || d->h != net->input.h || d->w != net->input.w) {
+        snprintf(err, errlen, "net.input: the %s images are %dx%dx%d (CxHxW) but the network "
+                 "takes %dx%dx%d", what, d->c, d->h, d->w, net->input.c, net->input.h, net->input.w);
+        return -1;
+    }
+    if (d->classes != net->classes) {
+        snprintf(err, errlen, "net.layer: the network outputs %d classes but the %s set has %d",
+                 net->classes, what, d->classes);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_transforms(Trainer *t)
+{
+    const Config *c = t->cfg;
+    memset(&t->tf, 0, sizeof t->tf);
+    t->tf.standardize = c->standardize;
+    if (c->standardize) dataset_channel_stats(&t->train, t->tf.mean, t->tf.std);
+    for (int ch = 0; ch < 3; ch++)
+        if (t->tf.std[ch] <= 0.0f) t->tf.std[ch] = 1.0f;  /* a constant channel */
+    t->tf_eval = t->tf;
+    t->tf.augment = c->augment;
+    t->tf.crop_pad = c->crop_pad;
+}
+
+static int alloc_run_buffers(Trainer *t)
+{
+    const Net *net = &t->net;
+    const size_t in_len = (size_t)net->input.c * net->input.h * net->input.w;
+    t->opt_state = calloc((size_t)optim_nstate(&t->cfg->optim) * net->nparams + 1, sizeof(float));
+    t->ids = malloc(sizeof(long) * (size_t)net->max_n);
+    t->labels = malloc(sizeof(int) * (size_t)net->max_n);
+    t->x = aligned_alloc(64, ((in_len * net->max_n * sizeof(float) + 63) / 64) * 64);
+    return (t->opt_state && t->ids && t->labels && t->x) ? 0 : -1;
+}
+
+int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    t->cfg = cfg;
+    t->rank = rank;
+    t->size = size;
+    t->first = share_begin(cfg->batch, rank, size);
+    t->last = share_begin(cfg->batch, rank + 1, size);
+    if (load_set(&t->train, cfg, 0, err, errlen) != 0) return 2;
+    if (load_set(&t->test, cfg, 1, err, errlen) != 0) return 2;
+    /* Buffers hold the largest share of B_k: ceil(batch / size). */
+    int max_n = (cfg->batch + size - 1) / size;
+    if (net_build(&t->net, cfg->layers, cfg->nlayers, cfg->input, max_n, err, errlen) != 0) return 2;
+    if (check_fit(&t->train, "training", &t->net, err, errlen) != 0) return 2;
+    if (check_fit(&t->test, "test", &t->net, err, errlen) != 0) return 2;
+    if (cfg->sampling == SAMPLE_SHUFFLE && t->train.n < cfg->batch) {
+        snprintf(err, errlen, "train.batch: %d is larger than the %ld training samples",
+                 cfg->batch, t->train.n);
+        return 2;
+    }
+    set_transforms(t);
+    if (alloc_run_buffers(t) != 0
+        || sampler_init(&t->sampler, cfg->sampling, cfg->seed, t->train.n, cfg->batch) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
+    net_init_params(&t->net, cfg->seed);
+    optim_init(&t->opt, &cfg->optim, t->net.nparams, t->opt_state);
+    return 0;
+}
+
+void trainer_free(Trainer *t)
+{
+    dataset_free(&t->train);
+    dataset_free(&t->test);
+    net_free(&t->net);
+    sampler_free(&t->sampler);
+    free(t->opt_state);
+    free(t->ids);
+    free(t->labels);
+    free(t->x);
+}
+
+long trainer_total_steps(const Trainer *t)
+{
+    return t->cfg->steps >= 0 ? t->cfg->steps : t->cfg->epochs * t->sampler.steps_per_epoch;
+}

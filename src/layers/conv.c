@@ -1,0 +1,120 @@
+/* Convolution as GEMM.  Activations are [c][n][h][w], so the columns of all
+ * n samples form one matrix and the layer is a single SGEMM:
+ *     y[o][(i,p)] = b[o] + sum_{c,ki,kj} W[o][c][ki][kj] * x[c][i][p*stride - pad + (ki,kj)]
+ * A 1x1 stride-1 unpadded convolution needs no im2col: x already is the
+ * column matrix. */
+#include <cblas.h>
+#include <string.h>
+#include "layers.h"
+
+static int is_pointwise(const Layer *l)
+{
+    return l->spec.size == 1 && l->spec.stride == 1 && l->spec.pad == 0;
+}
+
+size_t layer_col_len(const Layer *l, int n)
+{
+    if (l->spec.type != L_CONV || is_pointwise(l)) return 0;
+    return (size_t)l->in.c * l->spec.size * l->spec.size * (size_t)n * l->out.h * l->out.w;
+}
+
+/* col[(c,ki,kj)][(i,oy,ox)] = x[c][i][oy*s - p + ki][ox*s - p + kj], 0 outside. */
+static void im2col(const Layer *l, const float *x, int n, float *col)
+{
+    const int k = l->spec.size, s = l->spec.stride, p = l->spec.pad;
+    const int H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w;
+    const size_t rowlen = (size_t)n * OH * OW;
+    for (int c = 0; c < l->in.c; c++)
+        for (int ki = 0; ki < k; ki++)
+            for (int kj = 0; kj < k; kj++) {
+                float *dst = col + ((size_t)(c * k + ki) * k + kj) * rowlen;
+                for (int i = 0; i < n; i++) {
+                    const float *plane = x + ((size_t)c * n + i) * H * W;
+                    for (int oy = 0; oy < OH; oy++) {
+                        int iy = oy * s - p + ki;
+                        if (iy < 0 || iy >= H) {
+                            memset(dst, 0, sizeof(float) * OW);
+                            dst += OW;
+                            continue;
+                        }
+                        const float *row = plane + (size_t)iy * W;
+                        for (int ox = 0; ox < OW; ox++) {
+                            int ix = ox * s - p + kj;
+                            *dst++ = (ix >= 0 && ix < W) ? row[ix] : 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+/* The adjoint of im2col: dx[c][i][iy][ix] += col[(c,ki,kj)][(i,oy,ox)]. */
+static void col2im(const Layer *l, const float *col, int n, float *dx)
+{
+    const int k = l->spec.size, s = l->spec.stride, p = l->spec.pad;
+    const int H = l->in.h, W = l->in.w, OH = l->out.h, OW = l->out.w;
+    memset(dx, 0, sizeof(float) * (size_t)l->in.c * n * H * W);
+    for (int c = 0; c < l->in.c; c++)
+        for (int ki = 0; ki < k; ki++)
+            for (int kj = 0; kj < k; kj++) {
+                const float *src = col + ((size_t)(c * k + ki) * k + kj) * (size_t)n * OH * OW;
+                for (int i = 0; i < n; i++) {
+                    float *plane = dx + ((size_t)c * n + i) * H * W;
+                    for (int oy = 0; oy < OH; oy++) {
+                        int iy = oy * s - p + ki;
+                        if (iy < 0 || iy >= H) { src += OW; continue; }
+                        float *row = plane + (size_t)iy * W;
+                        for (int ox = 0; ox < OW; ox++) {
+                            int ix = ox * s - p + kj;
+                            if (ix >= 0 && ix < W) row[ix] += src[ox];
+                        }
+                        src += OW;
+                    }
+                }
+            }
+}
+
+void conv_forward(Layer *l, const float *x, int n, Workspace *ws)
+{
+    const int M = l->out.c, K = l->in.c * l->spec.size * l->spec.size;
+    const int N = n * l->out.h * l->out.w;
+    const float *col = x;
+    if (!is_pointwise(l)) {
+        im2col(l, x, n, ws->col);
+        col = ws->col;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K,
+                1.0f, l->w, K, col, N, 0.0f, l->y, N);
+    for (int o = 0; o < M; o++) {
+        float *row = l->y + (size_t)o * N, bias = l->b[o];
+        for (int j = 0; j < N; j++) row[j] += bias;
+    }
+}
+
+/* dW += dy col^T;  db[o] += sum_j dy[o][j];  dcol = W^T dy, dx = col2im(dcol). */
+void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, Workspace *ws)
+{
+    const int M = l->out.c, K = l->in.c * l->spec.size * l->spec.size;
+    const int N = n * l->out.h * l->out.w;
+    const float *col = x;
+    if (!is_pointwise(l)) {
+        im2col(l, x, n, ws->col);  /* recomputed: cheaper than keeping one per layer */
+        col = ws->col;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N,
+                1.0f, dy, N, col, N, 1.0f, l->dw, K);
+    for (int o = 0; o < M; o++) {
+        const float *row = dy + (size_t)o * N;
+        double sum = 0.0;
+        for (int j = 0; j < N; j++) sum += row[j];
+        l->db[o] += (float)sum;
+    }
+    if (!dx) return;
+    if (is_pointwise(l)) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M,
+                    1.0f, l->w, K, dy, N, 0.0f, dx, N);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M,
+                1.0f, l->w, K, dy, N, 0.0f, ws->col, N);
+    col2im(l, ws->col, n, dx);
+}

@@ -1,0 +1,61 @@
+/* What every layer type shares: its name, and the shape arithmetic that
+ * turns a spec and an input shape into an output shape and a parameter count. */
+#include <stdio.h>
+#include <string.h>
+#include "layers.h"
+
+static const char *const type_names[L_NTYPES] = {
+    [L_CONV] = "conv", [L_RELU] = "relu", [L_MAXPOOL] = "maxpool",
+    [L_AVGPOOL] = "avgpool", [L_GAP] = "gap", [L_DROPOUT] = "dropout",
+};
+
+const char *layer_type_name(LayerType t)
+{
+    return (t >= 0 && t < L_NTYPES) ? type_names[t] : "?";
+}
+
+int layer_type_parse(const char *name, LayerType *t)
+{
+    for (int i = 0; i < L_NTYPES; i++)
+        if (strcmp(name, type_names[i]) == 0) { *t = (LayerType)i; return 0; }
+    return -1;
+}
+
+/* Output side of a sliding window: floor((in + 2 pad - size) / stride) + 1. */
+static int window_out(int in, int size, int stride, int pad)
+{
+    int span = in + 2 * pad - size;
+    return span < 0 ? 0 : span / stride + 1;
+}
+
+int layer_shape(const LayerSpec *s, Shape in, Shape *out, size_t *nparams, char *err, size_t errlen)
+{
+    *out = in;
+    *nparams = 0;
+    switch (s->type) {
+    case L_CONV:
+    case L_MAXPOOL:
+    case L_AVGPOOL:
+        out->h = window_out(in.h, s->size, s->stride, s->pad);
+        out->w = window_out(in.w, s->size, s->stride, s->pad);
+        if (out->h < 1 || out->w < 1) {
+            snprintf(err, errlen, "%s size=%d stride=%d pad=%d does not fit a %dx%d input",
+                     layer_type_name(s->type), s->size, s->stride, s->pad, in.h, in.w);
+            return -1;
+        }
+        if (s->type == L_CONV) {
+            out->c = s->filters;
+            *nparams = (size_t)s->filters * in.c * s->size * s->size + (size_t)s->filters;
+        }
+        return 0;
+    case L_GAP:
+        out->h = out->w = 1;
+        return 0;
+    case L_RELU:
+    case L_DROPOUT:
+        return 0;
+    default:
+        snprintf(err, errlen, "unknown layer type %d", (int)s->type);
+        return -1;
+    }
+}

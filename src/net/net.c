@@ -1,0 +1,173 @@
+/* The network: layers built from specs, one parameter buffer with a view per
+ * layer, activation buffers sized once for the largest local batch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "net.h"
+#include "rng.h"
+
+static float *alloc_floats(size_t n)
+{
+    /* 64-byte aligned for the BLAS kernels; zeroed so unused tails are defined. */
+    size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+static size_t shape_len(Shape s) { return (size_t)s.c * s.h * s.w; }
+
+/* Shapes, parameter offsets and views; no activation memory yet. */
+static int plan_layers(Net *net, const LayerSpec *specs, char *err, size_t errlen)
+{
+    Shape cur = net->input;
+    size_t off = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        char why[256];
+        l->spec = specs[i];
+        l->index = i;
+        l->in = cur;
+        if (layer_shape(&l->spec, cur, &l->out, &l->nparams, why, sizeof why) != 0) {
+            snprintf(err, errlen, "net.layer %d: %s", i + 1, why);
+            return -1;
+        }
+        l->param_off = off;
+        off += l->nparams;
+        cur = l->out;
+    }
+    if (cur.h != 1 || cur.w != 1) {
+        snprintf(err, errlen, "net.layer: the network ends in %dx%dx%d, not in logits "
+                 "(end with gap)", cur.c, cur.h, cur.w);
+        return -1;
+    }
+    net->classes = cur.c;
+    net->nparams = off;
+    return 0;
+}
+
+static int alloc_buffers(Net *net)
+{
+    const int n = net->max_n;
+    size_t dmax = shape_len(net->input), colmax = 0, total = 0;
+    net->params = alloc_floats(net->nparams);
+    net->grads = alloc_floats(net->nparams + NET_METRICS);
+    if (!net->params || !net->grads) return -1;
+    net->metrics = net->grads + net->nparams;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        size_t len = shape_len(l->out) * n;
+        if (l->nparams) {
+            size_t nw = l->nparams - (size_t)l->out.c;
+            l->w = net->params + l->param_off;  l->b = l->w + nw;
+            l->dw = net->grads + l->param_off;  l->db = l->dw + nw;
+        }
+        if (!(l->y = alloc_floats(len))) return -1;
+        total += len;
+        if (l->spec.type == L_MAXPOOL && !(l->argmax = malloc(sizeof(int32_t) * len))) return -1;
+        if (l->spec.type == L_DROPOUT && !(l->mask = malloc(len))) return -1;
+        if (shape_len(l->out) > dmax) dmax = shape_len(l->out);
+        if (layer_col_len(l, n) > colmax) colmax = layer_col_len(l, n);
+    }
+    for (int k = 0; k < 2; k++)
+        if (!(net->dbuf[k] = alloc_floats(dmax * n))) return -1;
+    net->dlogits = alloc_floats((size_t)net->classes * n);
+    net->ws.col_len = colmax;
+    net->ws.col = alloc_floats(colmax);
+    if (!net->dlogits || !net->ws.col) return -1;
+    net->activation_floats = total + 2 * dmax * n + colmax + (size_t)net->classes * n;
+    return 0;
+}
+
+int net_build(Net *net, const LayerSpec *specs, int nlayers, Shape input, int max_n,
+              char *err, size_t errlen)
+{
+    memset(net, 0, sizeof *net);
+    net->nlayers = nlayers;
+    net->input = input;
+    net->max_n = max_n < 1 ? 1 : max_n;
+    net->layers = calloc((size_t)nlayers, sizeof(Layer));
+    if (!net->layers) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (plan_layers(net, specs, err, errlen) != 0) { net_free(net); return -1; }
+    if (alloc_buffers(net) != 0) {
+        snprintf(err, errlen, "out of memory allocating the network for batch %d", net->max_n);
+        net_free(net);
+        return -1;
+    }
+    return 0;
+}
+
+void net_free(Net *net)
+{
+    for (int i = 0; net->layers && i < net->nlayers; i++) {
+        free(net->layers[i].y);
+        free(net->layers[i].argmax);
+        free(net->layers[i].mask);
+    }
+    free(net->layers);
+    free(net->params);
+    free(net->grads);
+    free(net->dbuf[0]);
+    free(net->dbuf[1]);
+    free(net->dlogits);
+    free(net->ws.col);
+    memset(net, 0, sizeof *net);
+}
+
+/* He initialisation: W ~ N(0, 2 / fan_in), b = 0; element e of layer i is
+ * drawn from key (seed, RNG_INIT, i), counter e: the seed alone decides. */
+void net_init_params(Net *net, uint64_t seed)
+{
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        if (!l->nparams) continue;
+        const size_t fan_in = (size_t)l->in.c * l->spec.size * l->spec.size;
+        const size_t nw = l->nparams - (size_t)l->out.c;
+        const double sd = sqrt(2.0 / (double)fan_in);
+        const uint64_t key = rng_key(seed, RNG_INIT, (uint64_t)i, 0);
+        for (size_t e = 0; e < nw; e++) l->w[e] = (float)(sd * rng_normal(key, e));
+        memset(l->b, 0, sizeof(float) * (size_t)l->out.c);
+    }
+}
+
+const float *net_forward(Net *net, const float *x, int n, int train, uint64_t seed,
+                         long step, const long *sample_ids)
+{
+    const float *in = x;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        switch (l->spec.type) {
+        case L_CONV:    conv_forward(l, in, n, &net->ws); break;
+        case L_RELU:    relu_forward(l, in, n); break;
+        case L_MAXPOOL: maxpool_forward(l, in, n); break;
+        case L_AVGPOOL: avgpool_forward(l, in, n); break;
+        case L_GAP:     gap_forward(l, in, n); break;
+        case L_DROPOUT: dropout_forward(l, in, n, train, seed, step, sample_ids); break;
+        default: break;
+        }
+        in = l->y;
+    }
+    return in;
+}
+
+void net_backward(Net *net, const float *x, int n)
+{
+    const float *dy = net->dlogits;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        Layer *l = &net->layers[i];
+        const float *in = i ? net->layers[i - 1].y : x;
+        float *dx = i ? net->dbuf[i & 1] : NULL;  /* dy of layer i lives in dbuf[(i+1)&1] */
+        switch (l->spec.type) {
+        case L_CONV:    conv_backward(l, in, dy, dx, n, &net->ws); break;
+        case L_RELU:    if (dx) relu_backward(l, dy, dx, n); break;
+        case L_MAXPOOL: if (dx) maxpool_backward(l, dy, dx, n); break;
+        case L_AVGPOOL: if (dx) avgpool_backward(l, dy, dx, n); break;
+        case L_GAP:     if (dx) gap_backward(l, dy, dx, n); break;
+        case L_DROPOUT: if (dx) dropout_backward(l, dy, dx, n); break;
+        default: break;
+        }
+        if (!dx) break;
+        dy = dx;
+    }
+}
