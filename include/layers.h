@@ -30,6 +30,7 @@ typedef struct Layer {
     float *y;           /* output activations [out.c][n][out.h][out.w]     */
     int32_t *argmax;    /* max-pool: input offset of each output's max     */
     uint8_t *mask;      /* dropout: kept elements                          */
+    int dropout_active; /* dropout: the last forward dropped (train mode)  */
 } Layer;
 
 /* Scratch shared by all layers (im2col columns), sized at start-up. */

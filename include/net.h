@@ -35,4 +35,9 @@ const float *net_forward(Net *net, const float *x, int n, int train, uint64_t se
                          long step, const long *sample_ids);
 /* Backward from net->dlogits; adds parameter gradients into net->grads. */
 void net_backward(Net *net, const float *x, int n);
+/* One layer of each (what net_forward and net_backward loop over; inna-bench
+ * times them one by one).  Backward returns dx, NULL below the first layer. */
+void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint64_t seed,
+                       long step, const long *sample_ids);
+float *net_layer_backward(Net *net, int i, const float *x, const float *dy, int n);
 #endif

@@ -52,10 +52,11 @@ inna_python() {
 }
 
 # mpirun NP PROGRAM ARGS...: consent flags when root, oversubscription when
-# there are more ranks than cores, one BLAS thread per rank unless told otherwise.
+# there are more ranks than cores, one BLAS thread per rank unless told otherwise;
+# -q keeps mpirun's own banner off a failed run, so inna's one-line error stands alone.
 inna_mpirun() {
   local np=$1; shift
-  local flags=(-np "$np" -x OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}")
+  local flags=(-q -np "$np" -x OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}")
   [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
   if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
   else flags+=(--bind-to core --map-by core); fi

@@ -1,33 +1,16 @@
-#!/bin/sh
-# Figure 1 of the paper: builds inna-toy if needed, runs it (arguments are
-# passed on, e.g. --psi0 paper or --iterations 300000), then plots
+#!/usr/bin/env bash
+# Figure 1 of the paper: builds, runs inna-toy (arguments are passed on, e.g.
+# --psi0 paper or --iterations 300000), then plots
 # results/toy/trajectories.csv into results/toy/figure1.png.
-set -eu
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-[ -f build/CMakeCache.txt ] || cmake -S . -B build
-cmake --build build -j --target inna-toy     # a no-op when up to date
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+inna_install_deps
+inna_build >/dev/null
+cd "$INNA_ROOT"
 mkdir -p results/toy
-build/inna-toy --out results/toy/trajectories.csv "$@"
-
-title=""
+"$INNA_BUILD/inna-toy" --out results/toy/trajectories.csv "$@"
+py=$(inna_python)
 case " $* " in
-    *" paper "*)
-        title="INNA on the toy, gamma=1e-4, paper psi0 (initial velocity -grad J)" ;;
+  *" paper "*) "$py" results/plot_toy.py --title "INNA on the toy, gamma=1e-4, paper psi0 (initial velocity -grad J)" ;;
+  *) "$py" results/plot_toy.py ;;
 esac
-PY=""
-for cand in python3 /usr/bin/python3; do
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c "import matplotlib" >/dev/null 2>&1; then
-        PY=$cand
-        break
-    fi
-done
-if [ -z "$PY" ]; then
-    echo "toy.sh: no python with matplotlib (tried python3, /usr/bin/python3)" >&2
-    exit 1
-fi
-if [ -n "$title" ]; then
-    "$PY" results/plot_toy.py --title "$title"
-else
-    "$PY" results/plot_toy.py
-fi

@@ -10,4 +10,6 @@ inna_build
 config=$INNA_ROOT/configs/nin-fashion-mnist.ini
 if [ $# -gt 0 ] && [[ $1 != -* ]]; then config=$1; shift; fi
 cd "$INNA_ROOT"
-inna_mpirun "${NP:-$(nproc)}" "$INNA_BUILD/inna" "$config" "$@"
+progress=--no-progress
+[ -t 1 ] && progress=--progress
+inna_mpirun "${NP:-$(nproc)}" "$INNA_BUILD/inna" "$progress" "$config" "$@"

@@ -104,9 +104,9 @@ void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, 
                 1.0f, dy, N, col, N, 1.0f, l->dw, K);
     for (int o = 0; o < M; o++) {
         const float *row = dy + (size_t)o * N;
-        double sum = 0.0;
+        float sum = 0.0f;
         for (int j = 0; j < N; j++) sum += row[j];
-        l->db[o] += (float)sum;
+        l->db[o] += sum;
     }
     if (!dx) return;
     if (is_pointwise(l)) {

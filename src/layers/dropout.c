@@ -9,6 +9,7 @@ void dropout_forward(Layer *l, const float *x, int n, int train, uint64_t seed,
 {
     const int C = l->in.c, HW = l->in.h * l->in.w;
     const float rate = l->spec.rate, scale = 1.0f / (1.0f - rate);
+    l->dropout_active = train && rate > 0.0f;
     for (int c = 0; c < C; c++)
         for (int i = 0; i < n; i++) {
             const size_t base = ((size_t)c * n + i) * HW;
@@ -29,6 +30,7 @@ void dropout_forward(Layer *l, const float *x, int n, int train, uint64_t seed,
 void dropout_backward(Layer *l, const float *dy, float *dx, int n)
 {
     const size_t len = (size_t)l->in.c * n * l->in.h * l->in.w;
-    const float scale = 1.0f / (1.0f - l->spec.rate);
-    for (size_t j = 0; j < len; j++) dx[j] = l->mask[j] ? dy[j] * scale : 0.0f;
+    /* After an evaluation forward the layer was the identity. */
+    const float scale = l->dropout_active ? 1.0f / (1.0f - l->spec.rate) : 1.0f;
+    for (size_t j = 0; j < len; j++) dx[j] = dy[j] * (scale * (float)l->mask[j]);
 }

@@ -16,5 +16,8 @@ void relu_forward(Layer *l, const float *x, int n)
 void relu_backward(Layer *l, const float *dy, float *dx, int n)
 {
     const size_t len = layer_len(l, n);
-    for (size_t j = 0; j < len; j++) dx[j] = l->y[j] > 0.0f ? dy[j] : 0.0f;
+    for (size_t j = 0; j < len; j++) {
+        float g = dy[j];  /* loaded unconditionally so the loop vectorises */
+        dx[j] = l->y[j] > 0.0f ? g : 0.0f;
+    }
 }

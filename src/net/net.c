@@ -131,22 +131,45 @@ void net_init_params(Net *net, uint64_t seed)
     }
 }
 
+void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint64_t seed,
+                       long step, const long *sample_ids)
+{
+    Layer *l = &net->layers[i];
+    switch (l->spec.type) {
+    case L_CONV:    conv_forward(l, in, n, &net->ws); break;
+    case L_RELU:    relu_forward(l, in, n); break;
+    case L_MAXPOOL: maxpool_forward(l, in, n); break;
+    case L_AVGPOOL: avgpool_forward(l, in, n); break;
+    case L_GAP:     gap_forward(l, in, n); break;
+    case L_DROPOUT: dropout_forward(l, in, n, train, seed, step, sample_ids); break;
+    default: break;
+    }
+}
+
+float *net_layer_backward(Net *net, int i, const float *x, const float *dy, int n)
+{
+    Layer *l = &net->layers[i];
+    const float *in = i ? net->layers[i - 1].y : x;
+    float *dx = i ? net->dbuf[i & 1] : NULL;  /* dy of layer i lives in dbuf[(i+1)&1] */
+    switch (l->spec.type) {
+    case L_CONV:    conv_backward(l, in, dy, dx, n, &net->ws); break;
+    case L_RELU:    if (dx) relu_backward(l, dy, dx, n); break;
+    case L_MAXPOOL: if (dx) maxpool_backward(l, dy, dx, n); break;
+    case L_AVGPOOL: if (dx) avgpool_backward(l, dy, dx, n); break;
+    case L_GAP:     if (dx) gap_backward(l, dy, dx, n); break;
+    case L_DROPOUT: if (dx) dropout_backward(l, dy, dx, n); break;
+    default: break;
+    }
+    return dx;
+}
+
 const float *net_forward(Net *net, const float *x, int n, int train, uint64_t seed,
                          long step, const long *sample_ids)
 {
     const float *in = x;
     for (int i = 0; i < net->nlayers; i++) {
-        Layer *l = &net->layers[i];
-        switch (l->spec.type) {
-        case L_CONV:    conv_forward(l, in, n, &net->ws); break;
-        case L_RELU:    relu_forward(l, in, n); break;
-        case L_MAXPOOL: maxpool_forward(l, in, n); break;
-        case L_AVGPOOL: avgpool_forward(l, in, n); break;
-        case L_GAP:     gap_forward(l, in, n); break;
-        case L_DROPOUT: dropout_forward(l, in, n, train, seed, step, sample_ids); break;
-        default: break;
-        }
-        in = l->y;
+        net_layer_forward(net, i, in, n, train, seed, step, sample_ids);
+        in = net->layers[i].y;
     }
     return in;
 }
@@ -154,20 +177,5 @@ const float *net_forward(Net *net, const float *x, int n, int train, uint64_t se
 void net_backward(Net *net, const float *x, int n)
 {
     const float *dy = net->dlogits;
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        Layer *l = &net->layers[i];
-        const float *in = i ? net->layers[i - 1].y : x;
-        float *dx = i ? net->dbuf[i & 1] : NULL;  /* dy of layer i lives in dbuf[(i+1)&1] */
-        switch (l->spec.type) {
-        case L_CONV:    conv_backward(l, in, dy, dx, n, &net->ws); break;
-        case L_RELU:    if (dx) relu_backward(l, dy, dx, n); break;
-        case L_MAXPOOL: if (dx) maxpool_backward(l, dy, dx, n); break;
-        case L_AVGPOOL: if (dx) avgpool_backward(l, dy, dx, n); break;
-        case L_GAP:     if (dx) gap_backward(l, dy, dx, n); break;
-        case L_DROPOUT: if (dx) dropout_backward(l, dy, dx, n); break;
-        default: break;
-        }
-        if (!dx) break;
-        dy = dx;
-    }
+    for (int i = net->nlayers - 1; i >= 0 && dy; i--) dy = net_layer_backward(net, i, x, dy, n);
 }

@@ -1,9 +1,9 @@
-#define _GNU_SOURCE /* strcasestr */
 /* inna: train a network described in a config file with INNA (or SGD, Adam,
  * Adagrad), data-parallel over MPI.  Rank 0 alone prints and writes files.
  *
  * Exit status: 0 done; 2 bad input (usage, config, data, output folder);
  * 3 diverged (non-finite loss); 1 anything else. */
+#define _GNU_SOURCE /* strcasestr */
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +33,9 @@ static void usage(FILE *f)
         "key can be overridden on the command line.\n\n"
         "options:\n"
         "  -s, --set SECTION.KEY=VALUE   override one config key (repeatable)\n"
-        "  -p, --progress                progress bar even when stdout is not a terminal\n"
+        "  -p, --progress                a progress bar per epoch (default: when stdout is a\n"
+        "                                terminal and not under mpirun, which always gives one)\n"
+        "  -P, --no-progress             one line per epoch only, as in a log\n"
         "  -h, --help                    this help, with every config key\n"
         "  -V, --version                 print the version\n\n"
         "exit status: 0 done, 2 bad input, 3 diverged, 1 other failure\n\n"
@@ -217,21 +219,25 @@ int main(int argc, char **argv)
 
     static Config cfg;
     char err[1024] = "";
-    int rc = 0, progress = isatty(STDOUT_FILENO);
+    /* Open MPI hands every rank a pseudo-terminal, so under mpirun isatty says
+     * nothing about where the output goes: the launcher must ask with -p. */
+    int rc = 0, progress = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
     config_defaults(&cfg);
     static const struct option opts[] = {
         {"set", required_argument, 0, 's'}, {"progress", no_argument, 0, 'p'},
+        {"no-progress", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     /* Overrides are applied after the file, in order: collect them first. */
     const char *sets[256];
     int nsets = 0, opt;
-    while ((opt = getopt_long(argc, argv, "s:phV", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:pPhV", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
             if (nsets == 256) { snprintf(err, sizeof err, "too many --set options"); rc = EXIT_INPUT; }
             else sets[nsets++] = optarg;
             break;
         case 'p': progress = 1; break;
+        case 'P': progress = 0; break;
         case 'h': if (g_rank == 0) usage(stdout); return finish(0);
         case 'V': if (g_rank == 0) printf("inna %s\n", INNA_VERSION); return finish(0);
         default:  if (g_rank == 0) fprintf(stderr, "inna: see inna --help\n"); return finish(EXIT_INPUT);

@@ -1,0 +1,58 @@
+# End-to-end tests of the inna program under mpirun, on configs/tiny.ini
+# (a small NiN-shaped net on 2,048 Fashion-MNIST images).
+set(TINY ${PROJECT_SOURCE_DIR}/configs/tiny.ini)
+set(RUNS ${CMAKE_CURRENT_BINARY_DIR}/runs)
+set(TRAIN_ENV OPENBLAS_NUM_THREADS=1)
+if(INNA_PYTHON)
+  set(PY ${INNA_PYTHON})
+else()
+  set(PY sh -c "echo 'no Python with h5py: skipped'; exit 77" --)
+endif()
+
+# The same 6 steps (batch 32, dropout on) on 1, 2 and 3 ranks; 3 splits 32 unevenly.
+foreach(np 1 2 3)
+  add_test(NAME train_np${np}
+           COMMAND ${INNA_MPIRUN} -np ${np} $<TARGET_FILE:inna> ${TINY}
+                   --set run.out=${RUNS}/np${np} --set train.steps=6 --set train.batch=32)
+  set_tests_properties(train_np${np} PROPERTIES FIXTURES_SETUP np${np} ENVIRONMENT ${TRAIN_ENV})
+endforeach()
+add_test(NAME train_steps0
+         COMMAND ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY}
+                 --set run.out=${RUNS}/steps0 --set train.steps=0)
+set_tests_properties(train_steps0 PROPERTIES FIXTURES_SETUP steps0 ENVIRONMENT ${TRAIN_ENV})
+
+# np = 2 and np = 3 reach the parameters of np = 1 (float sums in another order: 1e-6).
+foreach(np 2 3)
+  add_test(NAME train_np${np}_matches_np1
+           COMMAND ${PY} ${CMAKE_CURRENT_SOURCE_DIR}/compare_models.py
+                   ${RUNS}/np1/model.h5 ${RUNS}/np${np}/model.h5 same 1e-6)
+  set_tests_properties(train_np${np}_matches_np1 PROPERTIES
+                       FIXTURES_REQUIRED "np1;np${np}" SKIP_RETURN_CODE 77)
+endforeach()
+# ... and those 6 steps did move the parameters (so the match above means something).
+add_test(NAME train_steps_move_params
+         COMMAND ${PY} ${CMAKE_CURRENT_SOURCE_DIR}/compare_models.py
+                 ${RUNS}/steps0/model.h5 ${RUNS}/np1/model.h5 differ 1e-3)
+set_tests_properties(train_steps_move_params PROPERTIES
+                     FIXTURES_REQUIRED "np1;steps0" SKIP_RETURN_CODE 77)
+# 0 steps: the model file holds the He-initialised weights.
+add_test(NAME train_steps0_initial_model
+         COMMAND ${PY} ${CMAKE_CURRENT_SOURCE_DIR}/check_init.py ${RUNS}/steps0/model.h5)
+set_tests_properties(train_steps0_initial_model PROPERTIES
+                     FIXTURES_REQUIRED steps0 SKIP_RETURN_CODE 77)
+
+# A short run lowers the loss: 3 epochs of the tiny net on 2 ranks.
+add_test(NAME train_lowers_loss
+         COMMAND sh -c "\"$0\" \"$@\" > ${RUNS}/lowers.log && ${CMAKE_CURRENT_SOURCE_DIR}/check_loss.sh ${RUNS}/lowers.log"
+                 ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY}
+                 --set run.out=${RUNS}/lowers --set train.epochs=3 --set train.steps=-1)
+set_tests_properties(train_lowers_loss PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+
+# Bad input of every kind: exit 2, one line naming the key or file, nothing written.
+add_test(NAME cli_errors
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_errors.sh $<TARGET_FILE:inna> ${TINY}
+                 ${CMAKE_CURRENT_BINARY_DIR}/cli_errors)
+add_test(NAME cli_errors_np2
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_errors.sh $<TARGET_FILE:inna> ${TINY}
+                 ${CMAKE_CURRENT_BINARY_DIR}/cli_errors_np2 ${INNA_MPIRUN} -np 2)
+set_tests_properties(cli_errors cli_errors_np2 PROPERTIES ENVIRONMENT ${TRAIN_ENV})
