@@ -18,6 +18,7 @@ typedef struct {
     uint64_t seed;                  /* seed = 1                           */
     char out[CONFIG_PATH_MAX];      /* out = runs/default (run folder)    */
     int threads;                    /* threads = 0 (BLAS threads per rank; 0 = leave to the environment) */
+    long check_every;               /* check_every = 100 (steps between rank-agreement checks; 0 = never) */
     /* [train] */
     int batch;                      /* batch = 32 (global minibatch, >= 1) */
     long epochs;                    /* epochs = 1 (>= 0)                  */

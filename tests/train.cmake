@@ -13,7 +13,8 @@ endif()
 foreach(np 1 2 3)
   add_test(NAME train_np${np}
            COMMAND ${INNA_MPIRUN} -np ${np} $<TARGET_FILE:inna> ${TINY}
-                   --set run.out=${RUNS}/np${np} --set train.steps=6 --set train.batch=32)
+                   --set run.out=${RUNS}/np${np} --set train.steps=6 --set train.batch=32
+                   --set run.check_every=1)
   set_tests_properties(train_np${np} PROPERTIES FIXTURES_SETUP np${np} ENVIRONMENT ${TRAIN_ENV})
 endforeach()
 add_test(NAME train_steps0
@@ -56,3 +57,22 @@ add_test(NAME cli_errors_np2
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_errors.sh $<TARGET_FILE:inna> ${TINY}
                  ${CMAKE_CURRENT_BINARY_DIR}/cli_errors_np2 ${INNA_MPIRUN} -np 2)
 set_tests_properties(cli_errors cli_errors_np2 PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+
+# INNA with gamma_0 > beta overshoots: the run says so at start.
+add_test(NAME warn_lr_above_beta
+         COMMAND $<TARGET_FILE:inna> ${TINY} --set run.out=${RUNS}/warn --set train.steps=0
+                 --set optim.lr=0.5 --set optim.beta=0.2)
+set_tests_properties(warn_lr_above_beta PROPERTIES
+                     PASS_REGULAR_EXPRESSION "warning: optim.lr = 0.5 > optim.beta = 0.2")
+# --help lists the options and every config key with its default.
+add_test(NAME help_lists_keys COMMAND $<TARGET_FILE:inna> --help)
+set_tests_properties(help_lists_keys PROPERTIES
+                     PASS_REGULAR_EXPRESSION "optim\\.beta = 0\\.1 ")
+
+# A rank whose parameters drift is caught: rank 1 is perturbed after step 3
+# (test hook), the check after that step stops the job naming step and ranks.
+add_test(NAME rank_disagreement_detected
+         COMMAND sh -c "INNA_TEST_PERTURB=1:3 \"$0\" \"$@\" 2> ${RUNS}/disagree.err; rc=$?; cat ${RUNS}/disagree.err; test $rc -ne 0 && grep -q 'ranks disagree after step 3: .* on rank 1' ${RUNS}/disagree.err && test ! -e ${RUNS}/disagree/model.h5"
+                 ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY} --set run.out=${RUNS}/disagree
+                 --set train.steps=6 --set run.check_every=1)
+set_tests_properties(rank_disagreement_detected PROPERTIES ENVIRONMENT ${TRAIN_ENV})

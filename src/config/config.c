@@ -84,6 +84,8 @@ static const Key keys[] = {
       .help = "run folder, relative to the working directory" },
     { "run", "threads", K_INT, M(threads), GE(0), .def = "0",
       .help = "BLAS threads per rank (0 = leave to the environment)" },
+    { "run", "check_every", K_LONG, M(check_every), GE(0), .def = "100",
+      .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
 
     { "train", "batch", K_INT, M(batch), GE(1), .def = "32",
       .help = "global minibatch size, split over the ranks" },

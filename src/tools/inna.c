@@ -2,7 +2,8 @@
  * Adagrad), data-parallel over MPI.  Rank 0 alone prints and writes files.
  *
  * Exit status: 0 done; 2 bad input (usage, config, data, output folder);
- * 3 diverged (non-finite loss); 1 anything else. */
+ * 3 diverged (non-finite loss); 4 ranks disagree on the parameters;
+ * 1 anything else. */
 #define _GNU_SOURCE /* strcasestr */
 #include <cblas.h>
 #include <errno.h>
@@ -18,9 +19,11 @@
 #include "config.h"
 #include "state.h"
 #include "trainer.h"
+#include <zlib.h>
 
 #define EXIT_INPUT 2
 #define EXIT_DIVERGED 3
+#define EXIT_DISAGREE 4
 
 static int g_rank, g_size;
 
@@ -38,7 +41,7 @@ static void usage(FILE *f)
         "  -P, --no-progress             one line per epoch only, as in a log\n"
         "  -h, --help                    this help, with every config key\n"
         "  -V, --version                 print the version\n\n"
-        "exit status: 0 done, 2 bad input, 3 diverged, 1 other failure\n\n"
+        "exit status: 0 done, 2 bad input, 3 diverged, 4 ranks disagree, 1 other failure\n\n"
         "config keys (defaults):\n");
     config_print_keys(f);
 }
@@ -49,7 +52,7 @@ static int agree(int rc, const char *msg)
     int worst = 0, first_bad = g_size, mine = rc ? g_rank : g_size;
     MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     MPI_Allreduce(&mine, &first_bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (rc && g_rank == first_bad) {
+    if (rc && g_rank == first_bad && msg[0]) {  /* empty: already reported */
         if (g_rank == 0) fprintf(stderr, "inna: %s\n", msg);
         else fprintf(stderr, "inna: rank %d: %s\n", g_rank, msg);
     }
@@ -154,6 +157,42 @@ static void progress_bar(long epoch, long done, long per_epoch, double loss, dou
     fflush(stdout);
 }
 
+/* Every rank applies the same update to the same v_k, so the parameter
+ * buffers must stay identical; a CRC-32 of each (zlib) compared across ranks
+ * catches a rank that went astray (bad memory, a bug, a perturbed node).
+ * Returns 0 when all agree; otherwise rank 0 names the step and the ranks. */
+static int check_agreement(const Trainer *t, long step)
+{
+    const Net *net = &t->net;
+    unsigned long crc = crc32_z(0L, (const Bytef *)net->params, net->nparams * sizeof(float));
+    unsigned long lo = crc, hi = crc;
+    MPI_Allreduce(&crc, &lo, 1, MPI_UNSIGNED_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&crc, &hi, 1, MPI_UNSIGNED_LONG, MPI_MAX, MPI_COMM_WORLD);
+    if (lo == hi) return 0;
+    unsigned long *all = g_rank == 0 ? malloc(sizeof *all * (size_t)g_size) : NULL;
+    MPI_Gather(&crc, 1, MPI_UNSIGNED_LONG, all, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
+    if (g_rank == 0) {
+        int odd = 1;  /* name a rank that differs from rank 0 */
+        while (odd < g_size && all && all[odd] == all[0]) odd++;
+        fprintf(stderr, "inna: ranks disagree after step %ld: parameter hash %08lx on rank 0, "
+                "%08lx on rank %d\n", step, all ? all[0] : crc, all && odd < g_size ? all[odd] : 0UL,
+                odd);
+        free(all);
+    }
+    return EXIT_DISAGREE;
+}
+
+/* Test hook: INNA_TEST_PERTURB="RANK:STEP" changes one parameter on RANK after
+ * STEP, so the tests can see check_agreement catch it. */
+static void test_perturb(Trainer *t, long step)
+{
+    const char *spec = getenv("INNA_TEST_PERTURB");
+    int rank;
+    long at;
+    if (spec && sscanf(spec, "%d:%ld", &rank, &at) == 2 && rank == g_rank && at == step)
+        t->net.params[0] += 1e-3f;
+}
+
 typedef struct {
     double loss_sum, acc_sum;
     long steps;
@@ -183,6 +222,10 @@ static int run(Trainer *t, int progress)
                         t->cfg->optim.q, t->cfg->optim.alpha, t->cfg->optim.beta);
             return EXIT_DIVERGED;
         }
+        test_perturb(t, k + 1);
+        if (t->cfg->check_every > 0 && (k + 1) % t->cfg->check_every == 0
+            && check_agreement(t, k + 1) != 0)
+            return EXIT_DISAGREE;
         ep.loss_sum += st.loss;
         ep.acc_sum += st.accuracy;
         ep.steps++;
@@ -208,6 +251,8 @@ static int run(Trainer *t, int progress)
             ep = (EpochTally){0, 0, 0, MPI_Wtime()};
         }
     }
+    /* The model written must be every rank's model. */
+    if (total > 0 && t->cfg->check_every > 0 && check_agreement(t, total) != 0) return EXIT_DISAGREE;
     return 0;
 }
 
