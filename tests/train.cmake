@@ -76,3 +76,10 @@ add_test(NAME rank_disagreement_detected
                  ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY} --set run.out=${RUNS}/disagree
                  --set train.steps=6 --set run.check_every=1)
 set_tests_properties(rank_disagreement_detected PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+
+# Divergence: a non-finite loss stops the run with exit status 3, a message
+# naming the step and the hyper-parameters, and no model file.
+add_test(NAME diverged_run_stops
+         COMMAND sh -c "\"$0\" \"$@\" 2> ${RUNS}/diverged.err; rc=$?; cat ${RUNS}/diverged.err; test $rc -eq 3 && grep -q 'diverged at step [0-9]*: loss is' ${RUNS}/diverged.err && test ! -e ${RUNS}/diverged/model.h5"
+                 $<TARGET_FILE:inna> ${TINY} --set run.out=${RUNS}/diverged --set train.steps=5
+                 --set optim.name=sgd --set optim.lr=1e12)

@@ -4,8 +4,9 @@
  * on synthetic input, exactly as src/dist/step.c runs it: forward in train
  * mode (dropout on), softmax cross-entropy, backward, one MPI_Allreduce of the
  * gradients plus the two metric slots, and the optimizer update.  The loop
- * over layers is a copy of net_forward/net_backward with a timer around each
- * layer call, so the step can be broken down by layer type.  In the same run
+ * over layers calls net_layer_forward/net_layer_backward (what net_forward and
+ * net_backward loop over) with a timer around each, so the step can be broken
+ * down by layer type.  In the same run
  * every rank measures SGEMM on the network's own GEMM shapes (all ranks at
  * once, so the figure includes their contention), and the step's GFLOP/s is
  * read as a fraction of it.  Rank 0 prints; one "BENCH key=value ..." line per
