@@ -827,6 +827,12 @@ static void test_build_errors(void)
     printf("net_build error: %s\n", err);
     CHECK(strstr(err, "net.layer") != NULL);
     CHECK(net.layers == NULL);
+    /* a pool window that can lie wholly in the padding (pad >= size) is refused */
+    const LayerSpec pad_too_big[] = {{.type = L_MAXPOOL, .size = 2, .stride = 2, .pad = 2}, {.type = L_GAP}};
+    strcpy(err, "");
+    CHECK(net_build(&net, pad_too_big, 2, (Shape){1, 4, 4}, 2, err, sizeof err) != 0);
+    printf("net_build error: %s\n", err);
+    CHECK(strstr(err, "net.layer 1") != NULL && strstr(err, "pad < size") != NULL);
     /* and the same with gap builds */
     const LayerSpec ok[] = {{.type = L_CONV, .filters = 3, .size = 3, .stride = 1, .pad = 1}, {.type = L_GAP}};
     CHECK(net_build(&net, ok, 2, (Shape){1, 4, 4}, 2, err, sizeof err) == 0);

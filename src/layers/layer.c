@@ -36,6 +36,12 @@ int layer_shape(const LayerSpec *s, Shape in, Shape *out, size_t *nparams, char 
     case L_CONV:
     case L_MAXPOOL:
     case L_AVGPOOL:
+        /* A window lying wholly in the padding would have no input to pool. */
+        if (s->size < 1 || s->stride < 1 || s->pad < 0 || s->pad >= s->size) {
+            snprintf(err, errlen, "%s size=%d stride=%d pad=%d: need size >= 1, stride >= 1, "
+                     "0 <= pad < size", layer_type_name(s->type), s->size, s->stride, s->pad);
+            return -1;
+        }
         out->h = window_out(in.h, s->size, s->stride, s->pad);
         out->w = window_out(in.w, s->size, s->stride, s->pad);
         if (out->h < 1 || out->w < 1) {
