@@ -5,13 +5,13 @@
  * reported before anything is read. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "data.h"
+#include "data_err.h"
 
 #define CIFAR_PIXELS 3072          /* 3 x 32 x 32                        */
 #define CIFAR_CHUNK_RECORDS 2048   /* records per fread (~6 MB)          */
@@ -22,14 +22,6 @@ typedef struct {
     size_t record;                 /* label bytes + CIFAR_PIXELS         */
 } CifarFormat;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Opens path and returns its record count through *records. */
 static FILE *cifar_open(const char *path, const CifarFormat *fmt, long *records,
@@ -38,21 +30,21 @@ static FILE *cifar_open(const char *path, const CifarFormat *fmt, long *records,
     struct stat st;
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        data_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     if (fstat(fileno(f), &st) != 0) {
-        set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        data_set_err(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         fclose(f);
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        data_set_err(err, errlen, "%s: not a regular file", path);
         fclose(f);
         return NULL;
     }
     if (st.st_size <= 0 || (size_t)st.st_size % fmt->record != 0) {
-        set_err(err, errlen, "%s: truncated or wrong format: size %lld is not a "
+        data_set_err(err, errlen, "%s: truncated or wrong format: size %lld is not a "
                 "positive multiple of the record size %zu",
                 path, (long long)st.st_size, fmt->record);
         fclose(f);
@@ -68,7 +60,7 @@ static int cifar_label(const uint8_t *rec, const CifarFormat *fmt, const char *p
 {
     if (!fmt->cifar100) {
         if (rec[0] >= 10) {
-            set_err(err, errlen, "%s: label %d at index %ld out of range [0, 10)",
+            data_set_err(err, errlen, "%s: label %d at index %ld out of range [0, 10)",
                     path, rec[0], index);
             return -1;
         }
@@ -76,12 +68,12 @@ static int cifar_label(const uint8_t *rec, const CifarFormat *fmt, const char *p
     }
     /* Both labels are checked whichever is kept: a bad one means a bad file. */
     if (rec[0] >= 20) {
-        set_err(err, errlen, "%s: coarse label %d at index %ld out of range [0, 20)",
+        data_set_err(err, errlen, "%s: coarse label %d at index %ld out of range [0, 20)",
                 path, rec[0], index);
         return -1;
     }
     if (rec[1] >= 100) {
-        set_err(err, errlen, "%s: fine label %d at index %ld out of range [0, 100)",
+        data_set_err(err, errlen, "%s: fine label %d at index %ld out of range [0, 100)",
                 path, rec[1], index);
         return -1;
     }
@@ -102,9 +94,9 @@ static int cifar_read(FILE *f, const char *path, long records, long first,
             /* The size was checked at open: a short read is an I/O error or
              * the file shrinking under us. */
             if (ferror(f))
-                set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+                data_set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
             else
-                set_err(err, errlen, "%s: truncated: expected %ld records, got %ld",
+                data_set_err(err, errlen, "%s: truncated: expected %ld records, got %ld",
                         path, records, done + (long)got);
             return -1;
         }
@@ -133,13 +125,13 @@ int cifar_load(Dataset *d, const char *const *paths, int npaths, int cifar100,
 
     memset(d, 0, sizeof *d);
     if (npaths < 1 || paths == NULL) {
-        set_err(err, errlen, "cifar_load: no files given");
+        data_set_err(err, errlen, "cifar_load: no files given");
         return -1;
     }
     files = calloc((size_t)npaths, sizeof *files);
     records = calloc((size_t)npaths, sizeof *records);
     if (files == NULL || records == NULL) {
-        set_err(err, errlen, "%s: out of memory", paths[0]);
+        data_set_err(err, errlen, "%s: out of memory", paths[0]);
         goto done;
     }
     for (; nopen < npaths; nopen++) {
@@ -155,7 +147,7 @@ int cifar_load(Dataset *d, const char *const *paths, int npaths, int cifar100,
     out.labels = malloc((size_t)total);
     buf = malloc(CIFAR_CHUNK_RECORDS * fmt.record);
     if (out.pixels == NULL || out.labels == NULL || buf == NULL) {
-        set_err(err, errlen, "%s: out of memory for %ld records", paths[0], total);
+        data_set_err(err, errlen, "%s: out of memory for %ld records", paths[0], total);
         goto done;
     }
     for (long i = 0, first = 0; i < npaths; first += records[i], i++)

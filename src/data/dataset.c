@@ -5,11 +5,14 @@
  * it lands in: runs are reproducible across any number of ranks. */
 #include <assert.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data.h"
 #include "rng.h"
+#include "data_err.h"
 
 /* Counters of the RNG_AUGMENT stream, one per draw. */
 enum { DRAW_DY = 0, DRAW_DX = 1, DRAW_FLIP = 2 };
@@ -110,4 +113,13 @@ void data_make_batch(const Dataset *d, const long *idx, int n,
             }
         }
     }
+}
+
+void data_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -7,13 +7,13 @@
  * arrive instead of trusting the header's count up front: a corrupt count of
  * four billion then yields "truncated", not a failed 3 TB allocation. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "data.h"
+#include "data_err.h"
 
 #define IDX_IMAGES_MAGIC 0x00000803u
 #define IDX_LABELS_MAGIC 0x00000801u
@@ -30,14 +30,6 @@ typedef struct {
     uint32_t count, rows, cols;   /* rows = cols = 1 for a labels file */
 } IdxFile;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t be32(const unsigned char *p)
 {
@@ -82,9 +74,9 @@ static void report_gz_error(IdxFile *f, char *err, size_t errlen)
     int errnum;
     const char *msg = gz_message(f->gz, f->path, &errnum);
     if (errnum == Z_ERRNO)
-        set_err(err, errlen, "%s: read error: %s", f->path, strerror(errno));
+        data_set_err(err, errlen, "%s: read error: %s", f->path, strerror(errno));
     else
-        set_err(err, errlen, "%s: corrupt gzip stream: %s", f->path, msg);
+        data_set_err(err, errlen, "%s: corrupt gzip stream: %s", f->path, msg);
 }
 
 static int idx_open(IdxFile *f, const char *path, char *err, size_t errlen)
@@ -93,7 +85,7 @@ static int idx_open(IdxFile *f, const char *path, char *err, size_t errlen)
     errno = 0;
     f->gz = gzopen(path, "rb");
     if (f->gz == NULL) {
-        set_err(err, errlen, "%s: cannot open: %s", path,
+        data_set_err(err, errlen, "%s: cannot open: %s", path,
                 errno ? strerror(errno) : "out of memory");
         return -1;
     }
@@ -111,19 +103,19 @@ static int idx_header(IdxFile *f, uint32_t magic, char *err, size_t errlen)
     long got = gz_read_full(f->gz, h, 4);
     if (got < 0) { report_gz_error(f, err, errlen); return -1; }
     if (got < 4) {
-        set_err(err, errlen, "%s: truncated header: expected %zu bytes, got %ld",
+        data_set_err(err, errlen, "%s: truncated header: expected %zu bytes, got %ld",
                 f->path, hlen, got);
         return -1;
     }
     if (be32(h) != magic) {
-        set_err(err, errlen, "%s: bad magic 0x%08x, expected 0x%08x",
+        data_set_err(err, errlen, "%s: bad magic 0x%08x, expected 0x%08x",
                 f->path, (unsigned)be32(h), (unsigned)magic);
         return -1;
     }
     got = gz_read_full(f->gz, h + 4, hlen - 4);
     if (got < 0) { report_gz_error(f, err, errlen); return -1; }
     if ((size_t)got < hlen - 4) {
-        set_err(err, errlen, "%s: truncated header: expected %zu bytes, got %ld",
+        data_set_err(err, errlen, "%s: truncated header: expected %zu bytes, got %ld",
                 f->path, hlen, got + 4);
         return -1;
     }
@@ -157,7 +149,7 @@ static int idx_data(IdxFile *f, size_t len, const char *what, uint8_t **out,
         if ((size_t)r < want) break;   /* end of input */
     }
     if (got < len) {
-        set_err(err, errlen, "%s: truncated: expected %zu bytes of %s, got %zu",
+        data_set_err(err, errlen, "%s: truncated: expected %zu bytes of %s, got %zu",
                 f->path, len, what, got);
         goto fail;
     }
@@ -166,19 +158,19 @@ static int idx_data(IdxFile *f, size_t len, const char *what, uint8_t **out,
     int errnum;
     gzerror(f->gz, &errnum);
     if (r == 0 && errnum == Z_BUF_ERROR) {   /* data complete, gzip trailer cut */
-        set_err(err, errlen, "%s: truncated gzip stream after %zu bytes of %s",
+        data_set_err(err, errlen, "%s: truncated gzip stream after %zu bytes of %s",
                 f->path, len, what);
         goto fail;
     }
     if (r > 0) {
-        set_err(err, errlen, "%s: trailing data after %zu bytes of %s "
+        data_set_err(err, errlen, "%s: trailing data after %zu bytes of %s "
                 "(wrong count in header?)", f->path, len, what);
         goto fail;
     }
     *out = buf;
     return 0;
 oom:
-    set_err(err, errlen, "%s: out of memory for %zu bytes of %s", f->path, len, what);
+    data_set_err(err, errlen, "%s: out of memory for %zu bytes of %s", f->path, len, what);
 fail:
     free(buf);
     return -1;
@@ -187,16 +179,16 @@ fail:
 static int idx_check_shape(const IdxFile *im, const IdxFile *lb, char *err, size_t errlen)
 {
     if (im->count == 0) {
-        set_err(err, errlen, "%s: no images (count 0)", im->path);
+        data_set_err(err, errlen, "%s: no images (count 0)", im->path);
         return -1;
     }
     if (im->rows == 0 || im->cols == 0 || im->rows > IDX_MAX_DIM || im->cols > IDX_MAX_DIM) {
-        set_err(err, errlen, "%s: absurd dimensions %ux%u (each must be in [1, %u])",
+        data_set_err(err, errlen, "%s: absurd dimensions %ux%u (each must be in [1, %u])",
                 im->path, (unsigned)im->rows, (unsigned)im->cols, IDX_MAX_DIM);
         return -1;
     }
     if (im->count != lb->count) {
-        set_err(err, errlen, "%s: count mismatch: %u images but %s has %u labels",
+        data_set_err(err, errlen, "%s: count mismatch: %u images but %s has %u labels",
                 im->path, (unsigned)im->count, lb->path, (unsigned)lb->count);
         return -1;
     }
@@ -208,7 +200,7 @@ static int idx_check_labels(const IdxFile *lb, const uint8_t *labels, long n,
 {
     for (long i = 0; i < n; i++) {
         if (labels[i] >= classes) {
-            set_err(err, errlen, "%s: label %d at index %ld out of range [0, %d)",
+            data_set_err(err, errlen, "%s: label %d at index %ld out of range [0, %d)",
                     lb->path, labels[i], i, classes);
             return -1;
         }
@@ -225,7 +217,7 @@ int idx_load(Dataset *d, const char *images_path, const char *labels_path,
 
     memset(d, 0, sizeof *d);
     if (classes < 1 || classes > 256) {
-        set_err(err, errlen, "%s: classes %d out of range [1, 256]", labels_path, classes);
+        data_set_err(err, errlen, "%s: classes %d out of range [1, 256]", labels_path, classes);
         return -1;
     }
     if (idx_open(&im, images_path, err, errlen)) goto done;
@@ -237,7 +229,7 @@ int idx_load(Dataset *d, const char *images_path, const char *labels_path,
     /* At most 2^32 * 2^12 * 2^12 = 2^56 bytes: fits a 64-bit size_t. */
     size_t n = im.count, npix = n * im.rows * im.cols;
     if (npix / im.rows / im.cols != n) {
-        set_err(err, errlen, "%s: %zu images of %ux%u do not fit in memory",
+        data_set_err(err, errlen, "%s: %zu images of %ux%u do not fit in memory",
                 im.path, n, (unsigned)im.rows, (unsigned)im.cols);
         goto done;
     }
