@@ -47,6 +47,7 @@ expect lr-zero       "optim.lr"                   -- "$config" --set optim.lr=0
 expect q-range       "optim.q"                    -- "$config" --set optim.q=1.5
 expect batch-zero    "train.batch"                -- "$config" --set train.batch=0
 expect batch-type    "train.batch"                -- "$config" --set train.batch=abc
+expect check-neg     "run.check_every"            -- "$config" --set run.check_every=-1
 expect bad-enum      "optim.name"                 -- "$config" --set optim.name=rmsprop
 expect bad-layer     "filters"                    -- "$work/bad-layer.ini"
 expect missing-data  "$work/none.gz"              -- "$config" --set data.train_images="$work/none.gz"

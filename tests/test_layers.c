@@ -58,18 +58,11 @@ static int build_single(Net *net, LayerSpec s, Shape in, int max_n)
 
 static void layer_fwd(Net *net, const float *x, int n, int train, const long *ids)
 {
-    Layer *l = &net->layers[0];
-    switch (l->spec.type) {
-    case L_CONV:    conv_forward(l, x, n, &net->ws); break;
-    case L_RELU:    relu_forward(l, x, n); break;
-    case L_MAXPOOL: maxpool_forward(l, x, n); break;
-    case L_AVGPOOL: avgpool_forward(l, x, n); break;
-    case L_GAP:     gap_forward(l, x, n); break;
-    case L_DROPOUT: dropout_forward(l, x, n, train, DROP_SEED, DROP_STEP, ids); break;
-    default: break;
-    }
+    net_layer_forward(net, 0, x, n, train, DROP_SEED, DROP_STEP, ids);
 }
 
+/* Layer 0's backward with an explicit dx: net_layer_backward skips dx below
+ * the first layer, and these checks need it. */
 static void layer_bwd(Net *net, const float *x, const float *dy, float *dx, int n)
 {
     Layer *l = &net->layers[0];

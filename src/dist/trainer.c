@@ -54,9 +54,8 @@ static void set_transforms(Trainer *t)
     const Config *c = t->cfg;
     memset(&t->tf, 0, sizeof t->tf);
     t->tf.standardize = c->standardize;
+    /* A constant channel has std 0; data_make_batch then leaves it unscaled. */
     if (c->standardize) dataset_channel_stats(&t->train, t->tf.mean, t->tf.std);
-    for (int ch = 0; ch < 3; ch++)
-        if (t->tf.std[ch] <= 0.0f) t->tf.std[ch] = 1.0f;  /* a constant channel */
     t->tf_eval = t->tf;
     t->tf.augment = c->augment;
     t->tf.crop_pad = c->crop_pad;

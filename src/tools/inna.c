@@ -99,7 +99,7 @@ static int prepare_out_dir(const char *dir, char *err, size_t errlen)
 
 /* OPENBLAS_CORETYPE can force a kernel weaker than the CPU's (e.g. Haswell's
  * AVX2 on an AVX-512 CPU): say so, since it halves GEMM speed. */
-static void report_blas(const Config *cfg)
+static void report_blas(void)
 {
     const char *core = openblas_get_corename();
     const char *forced = getenv("OPENBLAS_CORETYPE");
@@ -112,7 +112,6 @@ static void report_blas(const Config *cfg)
         printf("warning: OPENBLAS_CORETYPE=%s selects the %s kernel, but this CPU has AVX-512 "
                "(SkylakeX kernel); GEMM runs at about half speed. Unset it for full speed.\n",
                forced, core);
-    (void)cfg;
 }
 
 static void report_start(const Trainer *t)
@@ -121,7 +120,7 @@ static void report_start(const Trainer *t)
     const Net *net = &t->net;
     printf("inna %s: %d rank(s), global batch %d (%d..%d samples per rank)\n", INNA_VERSION,
            g_size, c->batch, c->batch / g_size, (c->batch + g_size - 1) / g_size);
-    report_blas(c);
+    report_blas();
     printf("network: %d layers, input %dx%dx%d, %d classes, %zu parameters\n", net->nlayers,
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
     printf("data: %ld training, %ld test samples; %ld steps per epoch, %ld steps in all\n",
