@@ -12,6 +12,7 @@
 
 typedef enum { SAMPLE_SHUFFLE, SAMPLE_IID, SAMPLE_SEQUENTIAL } Sampling;
 typedef enum { DATA_IDX, DATA_CIFAR10, DATA_CIFAR100 } DataFormat;
+typedef enum { REDUCE_EXACT, REDUCE_FAST } Reduction;
 
 typedef struct {
     /* [run] */
@@ -19,6 +20,14 @@ typedef struct {
     char out[CONFIG_PATH_MAX];      /* out = runs/default (run folder)    */
     int threads;                    /* threads = 0 (BLAS threads per rank; 0 = leave to the environment) */
     long check_every;               /* check_every = 100 (steps between rank-agreement checks; 0 = never) */
+    /* [dist] */
+    Reduction reduction;            /* reduction = exact | fast           */
+    int chunk;                      /* chunk = 8 (samples per unit of work, exact) */
+    /* [checkpoint] */
+    long ckpt_every;                /* every = 500 (steps; 0 = off)       */
+    int ckpt_epoch;                 /* epoch = true                       */
+    int ckpt_initial;               /* initial = false (also at step 0)   */
+    int ckpt_keep;                  /* keep = 3                           */
     /* [train] */
     int batch;                      /* batch = 32 (global minibatch, >= 1) */
     long epochs;                    /* epochs = 1 (>= 0)                  */

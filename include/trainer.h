@@ -2,6 +2,7 @@
 #ifndef INNA_TRAINER_H
 #define INNA_TRAINER_H
 #include "config.h"
+#include "fixedsum.h"
 #include "data.h"
 #include "net.h"
 #include "optim.h"
@@ -10,6 +11,8 @@
 typedef struct {
     const Config *cfg;
     int rank, size;
+    int chunk, nchunks;     /* B_k is nchunks chunks of `chunk` positions (the last may be short) */
+    int chunk_first, chunk_last; /* this rank's chunks [chunk_first, chunk_last) */
     int first, last;        /* this rank's positions [first, last) in every B_k */
     Dataset train, test;
     InputTransform tf;      /* training input: standardize, augment          */
@@ -21,17 +24,26 @@ typedef struct {
     long *ids;              /* global indices of the local samples            */
     float *x;               /* local input batch [c][n][h][w]                 */
     int *labels;
+    fixed128 *acc;          /* exact: the step's sum, nparams + NET_METRICS + 2 flags */
+    MPI_Request *reqs;      /* one per parametric layer + metrics + flags    */
+    double *layer_s;        /* optional (inna-bench): seconds per layer, [2i] forward, [2i+1] backward */
 } Trainer;
 
 typedef struct {
     double loss;            /* mean loss over B_k                             */
     double accuracy;        /* fraction of B_k classified right               */
-    double compute_s, comm_s, update_s;
+    double compute_s;       /* forward, backward, fixed-point conversion      */
+    double comm_s;          /* waiting for the reductions after the backward pass (not hidden) */
+    double update_s;
+    int nonfinite;          /* exact: a non-finite (or > ~1e36) subgradient: no update made */
 } StepStats;
 
 /* Loads data, builds the network and optimizer.  Returns 0, or 2 with err set
  * (bad input: files, shapes, classes) or 1 (out of memory). */
 int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen);
+/* The same with t->train and t->test already filled (inna-bench's synthetic
+ * data); t's other fields are set here. */
+int trainer_init(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen);
 void trainer_free(Trainer *t);
 long trainer_total_steps(const Trainer *t);
 /* One step k: local subgradients, one MPI_Allreduce, the same update everywhere. */

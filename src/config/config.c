@@ -69,10 +69,12 @@ static const char *const optim_words[] = { "inna", "sgd", "adam", "adagrad", NUL
 static const char *const psi0_words[] = { "paper", "zero", NULL };
 static const char *const format_words[] = { "idx", "cifar10", "cifar100", NULL };
 static const char *const labels_words[] = { "fine", "coarse", NULL };
+static const char *const reduction_words[] = { "exact", "fast", NULL };
 _Static_assert(SAMPLE_SEQUENTIAL == 2 && OPT_ADAGRAD == 3 && PSI0_ZERO == 1 &&
-               DATA_CIFAR100 == 2, "word lists follow the enum order");
+               DATA_CIFAR100 == 2 && REDUCE_FAST == 1, "word lists follow the enum order");
 _Static_assert(sizeof(Sampling) == sizeof(int) && sizeof(OptimKind) == sizeof(int) &&
-               sizeof(Psi0Kind) == sizeof(int) && sizeof(DataFormat) == sizeof(int),
+               sizeof(Psi0Kind) == sizeof(int) && sizeof(DataFormat) == sizeof(int) &&
+               sizeof(Reduction) == sizeof(int),
                "enums are stored through an int pointer");
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
@@ -86,6 +88,20 @@ static const Key keys[] = {
       .help = "BLAS threads per rank (0 = leave to the environment)" },
     { "run", "check_every", K_LONG, M(check_every), GE(0), .def = "100",
       .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
+
+    { "dist", "reduction", K_ENUM, M(reduction), reduction_words, .def = "exact",
+      .help = "exact (fixed-point sum: bitwise the same for any ranks/threads) | fast (float sum)" },
+    { "dist", "chunk", K_INT, M(chunk), IN(1, 4096), .def = "8",
+      .help = "exact: samples per chunk of B_k, the unit of work (part of the trajectory's definition)" },
+
+    { "checkpoint", "every", K_LONG, M(ckpt_every), GE(0), .def = "500",
+      .help = "write a checkpoint every N steps (0 = only at epoch ends and at the end)" },
+    { "checkpoint", "epoch", K_BOOL, M(ckpt_epoch), .def = "true",
+      .help = "write a checkpoint at the end of every epoch" },
+    { "checkpoint", "initial", K_BOOL, M(ckpt_initial), .def = "false",
+      .help = "also write the state at step 0, before the first update" },
+    { "checkpoint", "keep", K_INT, M(ckpt_keep), IN(1, 1000000), .def = "3",
+      .help = "checkpoints kept in the run folder (older ones are deleted)" },
 
     { "train", "batch", K_INT, M(batch), GE(1), .def = "32",
       .help = "global minibatch size, split over the ranks" },

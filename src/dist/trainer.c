@@ -69,22 +69,36 @@ static int alloc_run_buffers(Trainer *t)
     t->ids = malloc(sizeof(long) * (size_t)net->max_n);
     t->labels = malloc(sizeof(int) * (size_t)net->max_n);
     t->x = aligned_alloc(64, ((in_len * net->max_n * sizeof(float) + 63) / 64) * 64);
-    return (t->opt_state && t->ids && t->labels && t->x) ? 0 : -1;
+    t->reqs = malloc(sizeof(MPI_Request) * (size_t)(net->nlayers + 2));
+    if (t->cfg->reduction == REDUCE_EXACT)
+        t->acc = aligned_alloc(64, ((sizeof(fixed128) * (net->nparams + NET_METRICS + 2) + 63) / 64) * 64);
+    return (t->opt_state && t->ids && t->labels && t->x && t->reqs
+            && (t->acc || t->cfg->reduction != REDUCE_EXACT)) ? 0 : -1;
 }
 
 int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
+    if (load_set(&t->train, cfg, 0, err, errlen) != 0) return 2;
+    if (load_set(&t->test, cfg, 1, err, errlen) != 0) return 2;
+    return trainer_init(t, cfg, rank, size, err, errlen);
+}
+
+int trainer_init(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen)
+{
     t->cfg = cfg;
     t->rank = rank;
     t->size = size;
-    t->first = share_begin(cfg->batch, rank, size);
-    t->last = share_begin(cfg->batch, rank + 1, size);
-    if (load_set(&t->train, cfg, 0, err, errlen) != 0) return 2;
-    if (load_set(&t->test, cfg, 1, err, errlen) != 0) return 2;
-    /* Buffers hold the largest share of B_k: ceil(batch / size). */
-    int max_n = (cfg->batch + size - 1) / size;
-    if (net_build(&t->net, cfg->layers, cfg->nlayers, cfg->input, max_n, err, errlen) != 0) return 2;
+    /* exact: chunks of dist.chunk, whatever the ranks; fast: one chunk per rank. */
+    t->chunk = cfg->reduction == REDUCE_EXACT ? cfg->chunk : (cfg->batch + size - 1) / size;
+    if (t->chunk > cfg->batch) t->chunk = cfg->batch;
+    t->nchunks = (cfg->batch + t->chunk - 1) / t->chunk;
+    t->chunk_first = share_begin(t->nchunks, rank, size);
+    t->chunk_last = share_begin(t->nchunks, rank + 1, size);
+    t->first = t->chunk_first * t->chunk < cfg->batch ? t->chunk_first * t->chunk : cfg->batch;
+    t->last = t->chunk_last * t->chunk < cfg->batch ? t->chunk_last * t->chunk : cfg->batch;
+    /* Buffers hold one chunk: the network works on one chunk at a time. */
+    if (net_build(&t->net, cfg->layers, cfg->nlayers, cfg->input, t->chunk, err, errlen) != 0) return 2;
     if (check_fit(&t->train, "training", &t->net, err, errlen) != 0) return 2;
     if (check_fit(&t->test, "test", &t->net, err, errlen) != 0) return 2;
     if (cfg->sampling == SAMPLE_SHUFFLE && t->train.n < cfg->batch) {
@@ -113,6 +127,8 @@ void trainer_free(Trainer *t)
     free(t->ids);
     free(t->labels);
     free(t->x);
+    free(t->acc);
+    free(t->reqs);
 }
 
 long trainer_total_steps(const Trainer *t)

@@ -7,6 +7,26 @@
 #include <string.h>
 #include "layers.h"
 
+/* K (the summed dimension) of every GEMM call stays at or below this.  A
+ * longer K is split by OpenBLAS into blocks whose sizes differ between its
+ * single- and multi-threaded drivers, and then the partial sums round
+ * differently: the bits would depend on the BLAS thread count.  Within one
+ * block each C element is one pass over k whatever the threads, so we cut K
+ * ourselves (C += A_kb B_kb) and the result is the same for any threads. */
+enum { GEMM_K_BLOCK = 256 };
+
+/* C = A B + beta C (row-major, op() by ta/tb), K cut into GEMM_K_BLOCK blocks. */
+static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
+                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    for (int k0 = 0; k0 < K; k0 += GEMM_K_BLOCK) {
+        const int kb = K - k0 < GEMM_K_BLOCK ? K - k0 : GEMM_K_BLOCK;
+        const float *a = ta == CblasNoTrans ? A + k0 : A + (size_t)k0 * lda;
+        const float *b = tb == CblasNoTrans ? B + (size_t)k0 * ldb : B + k0;
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, kb, 1.0f, a, lda, b, ldb, k0 ? 1.0f : beta, C, ldc);
+    }
+}
+
 static int is_pointwise(const Layer *l)
 {
     return l->spec.size == 1 && l->spec.stride == 1 && l->spec.pad == 0;
@@ -82,8 +102,7 @@ void conv_forward(Layer *l, const float *x, int n, Workspace *ws)
         im2col(l, x, n, ws->col);
         col = ws->col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K,
-                1.0f, l->w, K, col, N, 0.0f, l->y, N);
+    gemm(CblasNoTrans, CblasNoTrans, M, N, K, l->w, K, col, N, 0.0f, l->y, N);
     for (int o = 0; o < M; o++) {
         float *row = l->y + (size_t)o * N, bias = l->b[o];
         for (int j = 0; j < N; j++) row[j] += bias;
@@ -100,8 +119,7 @@ void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, 
         im2col(l, x, n, ws->col);  /* recomputed: cheaper than keeping one per layer */
         col = ws->col;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N,
-                1.0f, dy, N, col, N, 1.0f, l->dw, K);
+    gemm(CblasNoTrans, CblasTrans, M, K, N, dy, N, col, N, 1.0f, l->dw, K);
     for (int o = 0; o < M; o++) {
         const float *row = dy + (size_t)o * N;
         float sum = 0.0f;
@@ -110,11 +128,9 @@ void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, 
     }
     if (!dx) return;
     if (is_pointwise(l)) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M,
-                    1.0f, l->w, K, dy, N, 0.0f, dx, N);
+        gemm(CblasTrans, CblasNoTrans, K, N, M, l->w, K, dy, N, 0.0f, dx, N);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M,
-                1.0f, l->w, K, dy, N, 0.0f, ws->col, N);
+    gemm(CblasTrans, CblasNoTrans, K, N, M, l->w, K, dy, N, 0.0f, ws->col, N);
     col2im(l, ws->col, n, dx);
 }

@@ -118,8 +118,11 @@ static void report_start(const Trainer *t)
 {
     const Config *c = t->cfg;
     const Net *net = &t->net;
-    printf("inna %s: %d rank(s), global batch %d (%d..%d samples per rank)\n", INNA_VERSION,
-           g_size, c->batch, c->batch / g_size, (c->batch + g_size - 1) / g_size);
+    printf("inna %s: %d rank(s), global batch %d in %d chunk(s) of %d; this rank: chunks %d..%d\n",
+           INNA_VERSION, g_size, c->batch, t->nchunks, t->chunk, t->chunk_first, t->chunk_last - 1);
+    printf("reduction: %s\n", c->reduction == REDUCE_EXACT
+           ? "exact (128-bit fixed-point sum: the same bits for any ranks and threads)"
+           : "fast (float sum: bits depend on the number of ranks)");
     report_blas();
     printf("network: %d layers, input %dx%dx%d, %d classes, %zu parameters\n", net->nlayers,
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
@@ -160,10 +163,14 @@ static void progress_bar(long epoch, long done, long per_epoch, double loss, dou
  * buffers must stay identical; a CRC-32 of each (zlib) compared across ranks
  * catches a rank that went astray (bad memory, a bug, a perturbed node).
  * Returns 0 when all agree; otherwise rank 0 names the step and the ranks. */
+static unsigned long params_crc(const Net *net)
+{
+    return crc32_z(0L, (const Bytef *)net->params, net->nparams * sizeof(float));
+}
+
 static int check_agreement(const Trainer *t, long step)
 {
-    const Net *net = &t->net;
-    unsigned long crc = crc32_z(0L, (const Bytef *)net->params, net->nparams * sizeof(float));
+    unsigned long crc = params_crc(&t->net);
     unsigned long lo = crc, hi = crc;
     MPI_Allreduce(&crc, &lo, 1, MPI_UNSIGNED_LONG, MPI_MIN, MPI_COMM_WORLD);
     MPI_Allreduce(&crc, &hi, 1, MPI_UNSIGNED_LONG, MPI_MAX, MPI_COMM_WORLD);
@@ -252,6 +259,8 @@ static int run(Trainer *t, int progress)
     }
     /* The model written must be every rank's model. */
     if (total > 0 && t->cfg->check_every > 0 && check_agreement(t, total) != 0) return EXIT_DISAGREE;
+    if (g_rank == 0)   /* for comparing runs: the same seed and config give the same hash */
+        printf("parameters: crc32 %08lx after %ld steps\n", params_crc(&t->net), total);
     return 0;
 }
 

@@ -1,0 +1,48 @@
+/* Exact sums of float vectors over chunks and ranks: the D-critical sum that
+ * is the same bits whatever the number of ranks or threads.
+ *
+ * Each chunk's float subgradient is converted to a 128-bit fixed-point number
+ * on one grid: value = integer * 2^-F with F = 126 - T, so |sum| < 2^T.  Integer
+ * addition is associative, so adding the chunks' integers in any order, on
+ * any rank, in any reduction tree gives the same integer; it is converted back
+ * to float once.  The conversion of each float rounds to the grid (half away
+ * from zero), an error of at most 2^-(F+1) per chunk: with T = 32 that is
+ * 2^-95, far below float rounding of any gradient entry above ~1e-21.
+ *
+ * A float whose magnitude could make the sum of `terms` chunk values reach
+ * 2^T is counted as an overflow; the caller then redoes the step on the
+ * widest grid (T = FIXED_T_MAX), where no finite float can overflow. */
+#ifndef INNA_FIXEDSUM_H
+#define INNA_FIXEDSUM_H
+#include <mpi.h>
+#include <stddef.h>
+
+typedef __int128 fixed128;
+
+enum {
+    FIXED_T_DEFAULT = 32,   /* |sum| < 2^32: gradients of a sane step      */
+};
+
+typedef struct {
+    int T;          /* range exponent: |sum| < 2^T                          */
+    int F;          /* fraction bits: 126 - T                               */
+    int guard;      /* ceil(log2(terms)): headroom for adding terms values  */
+    long overflow;  /* floats at or above 2^(T - guard) seen by fixed_add   */
+    long nonfinite; /* inf or NaN seen by fixed_add                         */
+} FixedGrid;
+
+/* The grid for range exponent T and up to `terms` added values. */
+void fixed_grid(FixedGrid *g, int T, long terms);
+/* The widest grid: no finite float overflows with `terms` values. */
+int fixed_t_max(long terms);
+/* acc[i] += x[i] on the grid, for n entries (counts overflow, non-finite). */
+void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
+/* One float on the grid (for loss-like scalars). */
+fixed128 fixed_from_float(FixedGrid *g, float x);
+/* out[i] = acc[i] * 2^-F, rounded to float. */
+void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t n);
+/* The MPI datatype (16 bytes) and SUM operation for fixed128, created once. */
+MPI_Datatype fixed_mpi_type(void);
+MPI_Op fixed_mpi_sum(void);
+void fixed_mpi_free(void);
+#endif

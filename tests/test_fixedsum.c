@@ -1,0 +1,126 @@
+/* The exact reduction's fixed-point sums: order independence, accuracy
+ * against a double-precision reference over very different magnitudes, the
+ * overflow and non-finite counts, and the MPI operation. */
+#include <math.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "fixedsum.h"
+#include "rng.h"
+
+enum { TERMS = 64, LEN = 512 };
+
+/* Term t, entry i: magnitudes from 1e-20 to 1e6 across entries, signs and
+ * mantissas random, some terms cancelling. */
+static float term(int t, int i)
+{
+    const uint64_t key = rng_key(5, RNG_IID, (uint64_t)t, (uint64_t)i);
+    const double mag = pow(10.0, -20.0 + 26.0 * (double)(i % 27) / 26.0);
+    return (float)((rng_uniform(key, 0) * 2.0 - 1.0) * mag);
+}
+
+/* Sum all terms in the given order of t; returns the float results. */
+static void fixed_sum(const int *order, float *out, FixedGrid *g)
+{
+    static fixed128 acc[LEN];
+    static float x[LEN];
+    memset(acc, 0, sizeof acc);
+    fixed_grid(g, FIXED_T_DEFAULT, TERMS);
+    for (int j = 0; j < TERMS; j++) {
+        for (int i = 0; i < LEN; i++) x[i] = term(order[j], i);
+        fixed_add(g, acc, x, LEN);
+    }
+    fixed_to_float(g, acc, out, LEN);
+}
+
+static void check_order_and_accuracy(void)
+{
+    int order[TERMS];
+    static float a[LEN], b[LEN];
+    FixedGrid g;
+    for (int j = 0; j < TERMS; j++) order[j] = j;
+    fixed_sum(order, a, &g);
+    CHECK(g.overflow == 0 && g.nonfinite == 0);
+    for (int j = TERMS - 1; j > 0; j--) {   /* a shuffled order: the same bits */
+        int r = (int)rng_below(rng_key(9, RNG_SHUFFLE, 0, 0), (uint64_t)j, (uint64_t)j + 1);
+        int tmp = order[j]; order[j] = order[r]; order[r] = tmp;
+    }
+    fixed_sum(order, b, &g);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    /* Within float rounding of the double sum (one ulp of the result, plus
+     * the grid's 2^-95 per term, which is far below it here). */
+    int bad = 0;
+    for (int i = 0; i < LEN; i++) {
+        double ref = 0.0, mag = 0.0;
+        for (int t = 0; t < TERMS; t++) { ref += term(t, i); mag = fmax(mag, fabs(term(t, i))); }
+        double ulp = ldexp(1.0, ilogb(fmax(fabs(ref), 1e-38)) - 23);
+        if (fabs((double)a[i] - ref) > ulp + TERMS * ldexp(1.0, -95)) bad++;
+        if (bad == 1 && fabs((double)a[i] - ref) > ulp) {
+            fprintf(stderr, "entry %d: %.9g vs double %.17g (largest term %g)\n", i, a[i], ref, mag);
+            bad++;
+        }
+    }
+    CHECK(bad == 0);
+}
+
+/* Entries far apart in magnitude within one chunk: no overflow, each exact. */
+static void check_single_terms(void)
+{
+    const float v[] = { 3.0e9f, -1.5e-20f, 1.0f, 6.1e-5f, -7.25e3f, 1e-30f, 0.0f, -0.0f };
+    const int n = (int)(sizeof v / sizeof v[0]);
+    fixed128 acc[8] = {0};
+    float out[8];
+    FixedGrid g;
+    fixed_grid(&g, FIXED_T_DEFAULT, 1);
+    fixed_add(&g, acc, v, (size_t)n);
+    fixed_to_float(&g, acc, out, (size_t)n);
+    CHECK(g.overflow == 0 && g.nonfinite == 0);
+    for (int i = 0; i < 5; i++) CHECK(out[i] == v[i]);   /* on the grid: exact */
+    CHECK(out[5] == 0.0f);                             /* below 2^-95: rounds to 0 */
+}
+
+static void check_overflow_and_nonfinite(void)
+{
+    fixed128 acc[4] = {0};
+    FixedGrid g;
+    const float big[4] = { 1e10f, 1.0f, INFINITY, NAN };
+    fixed_grid(&g, FIXED_T_DEFAULT, 8);            /* 2^(32-3): 1e10 overflows */
+    fixed_add(&g, acc, big, 4);
+    CHECK(g.overflow == 1);
+    CHECK(g.nonfinite == 2);
+    fixed_grid(&g, fixed_t_max(8), 8);             /* the widest grid holds it */
+    memset(acc, 0, sizeof acc);
+    fixed_add(&g, acc, big, 2);
+    float out[2];
+    fixed_to_float(&g, acc, out, 2);
+    CHECK(g.overflow == 0 && g.nonfinite == 0);
+    CHECK(out[0] == 1e10f && out[1] == 1.0f);
+    const float huge = 3e38f;                      /* beyond even that grid */
+    fixed_add(&g, acc, &huge, 1);
+    CHECK(g.nonfinite == 1);
+}
+
+/* The MPI operation adds 128-bit integers, carries included. */
+static void check_mpi_op(void)
+{
+    fixed128 in[3] = { (fixed128)1 << 64, -((fixed128)1 << 100), (fixed128)0xffffffffffffffffULL };
+    fixed128 io[3] = { -1, (fixed128)3 << 99, 1 };
+    MPI_Reduce_local(in, io, 3, fixed_mpi_type(), fixed_mpi_sum());
+    CHECK(io[0] == ((fixed128)1 << 64) - 1);
+    CHECK(io[1] == ((fixed128)1 << 99));
+    CHECK(io[2] == ((fixed128)1 << 64));
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    check_order_and_accuracy();
+    check_single_terms();
+    check_overflow_and_nonfinite();
+    check_mpi_op();
+    fixed_mpi_free();
+    int rc = check_report("test_fixedsum");
+    MPI_Finalize();
+    return rc;
+}
