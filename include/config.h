@@ -58,6 +58,13 @@ void config_defaults(Config *c);
  * problem, e.g. "optim.beta: must be > 0 (got -1)". */
 int config_load_file(Config *c, const char *path, char *err, size_t errlen);
 int config_set(Config *c, const char *assignment, char *err, size_t errlen); /* "optim.beta=0.2" */
+/* config_load_file on INI text held in memory (a checkpoint's stored config). */
+int config_load_text(Config *c, const char *text, const char *name, char *err, size_t errlen);
+/* Refuses a resumed run whose config differs from the checkpoint's in a key
+ * other than the step budget, logging, checkpoint settings, run.out and data
+ * file paths; err names the key and both values. */
+int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
+                        size_t errlen);
 int config_validate(const Config *c, char *err, size_t errlen);
 /* The resolved configuration as INI text that config_load_file reads back
  * to the same Config.  Returns a malloc'd string. */

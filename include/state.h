@@ -1,4 +1,4 @@
-/* HDF5 files of the run: the final model (and, later, checkpoints). */
+/* HDF5 files of the run: the final model (checkpoints: checkpoint.h). */
 #ifndef INNA_STATE_H
 #define INNA_STATE_H
 #include <stddef.h>

@@ -12,7 +12,7 @@ import numpy as np
 def load(path):
     with h5py.File(path, "r") as f:
         return {f"{g}/{d}": np.asarray(f[g][d], dtype=np.float64)
-                for g in sorted(f) for d in ("weight", "bias")}
+                for g in sorted(f) if g.startswith("layer") for d in ("weight", "bias")}
 
 
 def main():

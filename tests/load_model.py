@@ -13,7 +13,7 @@ def load(path):
     import h5py
     import numpy as np
     with h5py.File(path, "r") as f:
-        state = {f"{g}.{d}": np.asarray(f[g][d]) for g in sorted(f) for d in ("weight", "bias")}
+        state = {f"{g}.{d}": np.asarray(f[g][d]) for g in sorted(f) if g.startswith("layer") for d in ("weight", "bias")}
         config = f.attrs["config"]
     # ---
     return state, config

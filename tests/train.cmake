@@ -85,8 +85,17 @@ add_test(NAME rank_disagreement_detected
 set_tests_properties(rank_disagreement_detected PROPERTIES ENVIRONMENT ${TRAIN_ENV})
 
 # Divergence: a non-finite loss stops the run with exit status 3, a message
-# naming the step and the hyper-parameters, and no model file.
+# naming the step and the hyper-parameters, no model file, and the last good
+# checkpoint (written every step here) kept and loadable.
 add_test(NAME diverged_run_stops
-         COMMAND sh -c "\"$0\" \"$@\" 2> ${RUNS}/diverged.err; rc=$?; cat ${RUNS}/diverged.err; test $rc -eq 3 && grep -q 'diverged at step [0-9]*: loss is' ${RUNS}/diverged.err && test ! -e ${RUNS}/diverged/model.h5"
+         COMMAND sh -c "rm -rf ${RUNS}/diverged; \"$0\" \"$@\" 2> ${RUNS}/diverged.err; rc=$?; cat ${RUNS}/diverged.err; test $rc -eq 3 && grep -q 'diverged at step [0-9]*: .*(optim sgd, lr 1e+12, ' ${RUNS}/diverged.err && test ! -e ${RUNS}/diverged/model.h5 && test -e ${RUNS}/diverged/latest.h5 && \"$0\" --resume ${RUNS}/diverged --set train.steps=0 > /dev/null"
                  $<TARGET_FILE:inna> ${TINY} --set run.out=${RUNS}/diverged --set train.steps=5
-                 --set optim.name=sgd --set optim.lr=1e12)
+                 --set optim.name=sgd --set optim.lr=1e12 --set checkpoint.every=1
+                 --set checkpoint.initial=true)
+
+# Checkpoints and resume for real: split runs across rank counts, SIGTERM to
+# mpirun, SIGKILL of a rank, refused resumes, a full disk (tests/resume.sh).
+add_test(NAME resume_kill_signal_fulldisk
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
+                 ${RUNS}/resume ${INNA_MPIRUN})
+set_tests_properties(resume_kill_signal_fulldisk PROPERTIES ENVIRONMENT ${TRAIN_ENV} TIMEOUT 600)

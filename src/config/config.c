@@ -606,16 +606,10 @@ static int on_pair(void *user, const char *section, const char *name, const char
     return set_named(s, section, strlen(section), name, strlen(name), value) == 0;
 }
 
-/* Applies the file's keys on top of *c.  On error *c holds the keys before
- * the bad line: callers report and exit rather than run with it. */
-int config_load_file(Config *c, const char *path, char *err, size_t errlen)
+/* Applies the stream's keys on top of *c; name is what messages call it. */
+static int load_stream(Config *c, FILE *f, const char *name, char *err, size_t errlen)
 {
-    Source s = { .c = c, .file = path, .err = err, .errlen = errlen };
-    s.f = fopen(path, "r");
-    if (!s.f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    Source s = { .c = c, .file = name, .err = err, .errlen = errlen, .f = f };
     int rc = ini_parse_stream(read_line, &s, on_pair, &s);
     int read_failed = ferror(s.f);
     int saved = errno;
@@ -623,19 +617,96 @@ int config_load_file(Config *c, const char *path, char *err, size_t errlen)
     /* inih reports the first bad line; it is a syntax error unless it is
      * the line our handler already failed on. */
     if (rc > 0 && (!s.err_line || rc < s.err_line)) {
-        snprintf(err, errlen, "%s:%d: syntax error: expected [section] or key = value", path, rc);
+        snprintf(err, errlen, "%s:%d: syntax error: expected [section] or key = value", name, rc);
         return -1;
     }
     if (s.err_line) return -1;
     if (read_failed) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(saved));
+        snprintf(err, errlen, "%s: cannot read: %s", name, strerror(saved));
         return -1;
     }
     if (rc < 0) {
-        snprintf(err, errlen, "%s: out of memory", path);
+        snprintf(err, errlen, "%s: out of memory", name);
         return -1;
     }
     return 0;
+}
+
+/* Applies the file's keys on top of *c.  On error *c holds the keys before
+ * the bad line: callers report and exit rather than run with it. */
+int config_load_file(Config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    return load_stream(c, f, path, err, errlen);
+}
+
+int config_load_text(Config *c, const char *text, const char *name, char *err, size_t errlen)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read the stored config: %s", name, strerror(errno));
+        return -1;
+    }
+    return load_stream(c, f, name, err, errlen);
+}
+
+/* Keys a resumed run may change: the budget, logging, checkpoints, where it
+ * writes, where the (same) data files now live.  Anything else would make
+ * "N steps + resume + M steps" differ from N + M steps. */
+static int resume_may_change(const char *section, const char *name)
+{
+    static const char *const ok[] = {
+        "train.epochs", "train.steps", "run.out", "run.threads", "run.check_every",
+        "checkpoint.every", "checkpoint.epoch", "checkpoint.initial", "checkpoint.keep",
+        "data.dir", "data.train_images", "data.train_labels", "data.test_images",
+        "data.test_labels", NULL };
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", section, name);
+    for (int i = 0; ok[i]; i++)
+        if (!strcmp(ok[i], key)) return 1;
+    return 0;
+}
+
+/* Line by line over both resolved INI texts (same generator, same order). */
+int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
+                        size_t errlen)
+{
+    char *a = config_to_ini(saved), *b = config_to_ini(now);
+    int rc = 0;
+    if (!a || !b) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    char section[64] = "";
+    for (char *pa = a, *pb = b; !rc && pa && pb && (*pa || *pb);) {
+        char *ea = strchr(pa, '\n'), *eb = strchr(pb, '\n');
+        size_t la = ea ? (size_t)(ea - pa) : strlen(pa), lb = eb ? (size_t)(eb - pb) : strlen(pb);
+        if (la > 2 && pa[0] == '[') snprintf(section, sizeof section, "%.*s", (int)(la - 2), pa + 1);
+        const char *eq = memchr(pa, '=', la);
+        char key[64] = "";
+        if (eq && eq > pa) snprintf(key, sizeof key, "%.*s", (int)(eq - pa - 1), pa);
+        if ((la != lb || memcmp(pa, pb, la)) && !resume_may_change(section, key)) {
+            if (!strcmp(section, "net"))
+                snprintf(err, errlen, "%s: net.%s: the network differs from the checkpoint's; "
+                         "a run resumes only with the network it was started with",
+                         name, key[0] ? key : "layer");
+            else
+                snprintf(err, errlen, "%s: %s.%s: the checkpoint has \"%.*s\", the resumed run "
+                         "\"%.*s\"; only the step budget, logging, checkpoint settings, run.out "
+                         "and data file paths may change on resume", name, section, key,
+                         (int)la, pa, (int)lb, pb);
+            rc = -1;
+        }
+        pa = ea ? ea + 1 : pa + la;
+        pb = eb ? eb + 1 : pb + lb;
+    }
+    free(a);
+    free(b);
+    return rc;
 }
 
 static size_t trimmed(const char **p, const char *end)

@@ -4,372 +4,35 @@
  * bytes written with write(2)), fsync'ed, renamed onto path and the folder
  * fsync'ed, so a reader sees either the old file or the whole new one.
  * HDF5's own error printing is switched off for the duration of the call; the
- * first failure becomes the one-line err "<path>: <what failed>: <reason>". */
-#define _POSIX_C_SOURCE 200809L
+ * first failure becomes the one-line err "<path>: <what failed>: <reason>".
+ * The machinery is shared with the checkpoints: see h5util.h. */
 #include "state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <hdf5.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#ifndef INNA_VERSION
-#define INNA_VERSION "unknown"
-#endif
+#include "h5util.h"
+
 #define MODEL_FORMAT "inna-model-1"
 
-#ifndef O_CLOEXEC
-#define O_CLOEXEC 0
-#endif
-#ifndef O_DIRECTORY
-#define O_DIRECTORY 0
-#endif
-
-/* Where the first failure is reported. */
 typedef struct {
-    const char *path;
-    char *err;
-    size_t errlen;
-    int failed;
-} Out;
-
-static void report(Out *o, const char *reason, const char *fmt, va_list ap)
-{
-    if (o->failed) return;
-    o->failed = 1;
-    if (!o->err || !o->errlen) return;
-    char what[256];
-    vsnprintf(what, sizeof what, fmt, ap);
-    snprintf(o->err, o->errlen, "%s: %s%s%s", o->path, what, reason && *reason ? ": " : "",
-             reason ? reason : "");
-    for (char *c = o->err; *c; c++)   /* one line, whatever HDF5 said */
-        if (*c == '\n' || *c == '\r') *c = ' ';
-}
-
-/* A failure with no further reason. */
-static int fail(Out *o, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    report(o, NULL, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* A failed system call: the reason is errno e. */
-static int os_fail(Out *o, int e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    report(o, strerror(e), fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* Reason of an HDF5 failure from its error stack: the errno of the innermost
- * system call that failed if HDF5 recorded one, else the innermost message. */
-typedef struct { int errnum; char desc[160]; } H5Reason;
-
-static herr_t reason_walk(unsigned n, const H5E_error2_t *e, void *data)
-{
-    H5Reason *r = data;
-    const char *desc = e && e->desc ? e->desc : "";
-    const char *at = strstr(desc, "errno = ");
-    if (!r->errnum && at) r->errnum = atoi(at + 8);
-    if (n == 0) {
-        size_t len = strcspn(desc, ",");   /* drop "name = ..., flags = ..." details */
-        if (len >= sizeof r->desc) len = sizeof r->desc - 1;
-        memcpy(r->desc, desc, len);
-        r->desc[len] = '\0';
-    }
-    return 0;
-}
-
-static int h5_fail(Out *o, const char *fmt, ...)
-{
-    H5Reason r = { 0, "" };
-    if (!o->failed) H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, reason_walk, &r);
-    va_list ap;
-    va_start(ap, fmt);
-    report(o, r.errnum > 0 ? strerror(r.errnum) : r.desc, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* Closes id (when open) with close_fn; a failure is reported unless an earlier
- * one was.  Returns -1 on failure. */
-static int h5_close(Out *o, hid_t id, herr_t (*close_fn)(hid_t), const char *what)
-{
-    if (id < 0 || close_fn(id) >= 0) return 0;
-    return h5_fail(o, "cannot close %s", what);
-}
-
-static int attr_write(Out *o, hid_t obj, const char *name, hid_t ftype, hid_t mtype,
-                      const void *value, const char *owner)
-{
-    hid_t space = -1, attr = -1;
-    int rc = -1;
-    if ((space = H5Screate(H5S_SCALAR)) < 0)
-        h5_fail(o, "cannot create dataspace for attribute %s%s", owner, name);
-    else if ((attr = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        h5_fail(o, "cannot create attribute %s%s", owner, name);
-    else if (H5Awrite(attr, mtype, value) < 0)
-        h5_fail(o, "cannot write attribute %s%s", owner, name);
-    else
-        rc = 0;
-    if (h5_close(o, attr, H5Aclose, name) < 0) rc = -1;
-    if (h5_close(o, space, H5Sclose, "dataspace") < 0) rc = -1;
-    return rc;
-}
-
-/* A variable-length UTF-8 string attribute (h5py reads it as str). */
-static int attr_str(Out *o, hid_t obj, const char *name, const char *value)
-{
-    hid_t type = -1;
-    int rc = -1;
-    if ((type = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
-        H5Tset_cset(type, H5T_CSET_UTF8) < 0)
-        h5_fail(o, "cannot make string type for attribute %s", name);
-    else
-        rc = attr_write(o, obj, name, type, type, &value, "");
-    if (h5_close(o, type, H5Tclose, "string type") < 0) rc = -1;
-    return rc;
-}
-
-static int attr_int(Out *o, hid_t obj, const char *owner, const char *name, int value)
-{
-    return attr_write(o, obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, &value, owner);
-}
-
-/* float32 dataset, one chunk holding all of it (the Fletcher32 checksum
- * filter needs chunked layout). */
-static int dataset_write(Out *o, hid_t group, const char *gname, const char *name, int rank,
-                         const hsize_t *dims, const float *data)
-{
-    hid_t space = -1, dcpl = -1, dset = -1;
-    int rc = -1;
-    if ((space = H5Screate_simple(rank, dims, NULL)) < 0)
-        h5_fail(o, "cannot create dataspace for %s/%s", gname, name);
-    else if ((dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, rank, dims) < 0 ||
-             H5Pset_fletcher32(dcpl) < 0)
-        h5_fail(o, "cannot set chunking and Fletcher32 for %s/%s", gname, name);
-    else if ((dset = H5Dcreate2(group, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
-                                H5P_DEFAULT)) < 0)
-        h5_fail(o, "cannot create dataset %s/%s", gname, name);
-    else if (H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        h5_fail(o, "cannot write dataset %s/%s", gname, name);
-    else
-        rc = 0;
-    if (h5_close(o, dset, H5Dclose, name) < 0) rc = -1;
-    if (h5_close(o, dcpl, H5Pclose, "dataset creation properties") < 0) rc = -1;
-    if (h5_close(o, space, H5Sclose, "dataspace") < 0) rc = -1;
-    return rc;
-}
-
-/* Checks that a conv layer's views and counts agree with its shapes. */
-static int layer_check(Out *o, const Layer *l, const char *gname)
-{
-    size_t nw = (size_t)l->out.c * (size_t)l->in.c * (size_t)l->spec.size * (size_t)l->spec.size;
-    if (l->out.c <= 0 || l->in.c <= 0 || l->spec.size <= 0 || !l->w || !l->b)
-        return fail(o, "%s (network layer %d) has no parameters to save", gname, l->index);
-    if (l->nparams != nw + (size_t)l->out.c)
-        return fail(o, "%s (network layer %d) has %zu parameters, expected %zu", gname,
-                    l->index, l->nparams, nw + (size_t)l->out.c);
-    if (nw * sizeof(float) > 0xffffffffu)   /* HDF5 chunks are < 4 GiB */
-        return fail(o, "%s weights do not fit one HDF5 chunk (4 GiB)", gname);
-    return 0;
-}
-
-static int layer_write(Out *o, hid_t file, const Layer *l, const char *gname)
-{
-    hsize_t wdims[4] = { (hsize_t)l->out.c, (hsize_t)l->in.c, (hsize_t)l->spec.size,
-                         (hsize_t)l->spec.size };
-    hsize_t bdims[1] = { (hsize_t)l->out.c };
-    char owner[64];
-    hid_t group = -1;
-    int rc = -1;
-    snprintf(owner, sizeof owner, "%s/", gname);
-    if (layer_check(o, l, gname) < 0)
-        return -1;
-    if ((group = H5Gcreate2(file, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0)
-        h5_fail(o, "cannot create group %s", gname);
-    else if (dataset_write(o, group, gname, "weight", 4, wdims, l->w) == 0 &&
-             dataset_write(o, group, gname, "bias", 1, bdims, l->b) == 0 &&
-             attr_int(o, group, owner, "in_channels", l->in.c) == 0 &&
-             attr_int(o, group, owner, "out_channels", l->out.c) == 0 &&
-             attr_int(o, group, owner, "kernel", l->spec.size) == 0)
-        rc = 0;
-    if (h5_close(o, group, H5Gclose, gname) < 0) rc = -1;
-    return rc;
-}
+    const Net *net;
+    const char *config_ini;
+} Model;
 
 /* Root attributes, then one group per parametric layer in network order. */
-static int model_write(Out *o, hid_t file, const Net *net, const char *config_ini)
+static int model_fill(H5Out *o, hid_t file, const void *ctx)
 {
-    int nconv = 0, k = 0;
-    for (int i = 0; i < net->nlayers; i++)
-        nconv += net->layers[i].spec.type == L_CONV;
-    int width = nconv >= 100 ? (nconv >= 1000 ? 4 : 3) : 2;
-    if (nconv >= 10000)
-        return fail(o, "%d parametric layers: too many to name", nconv);
-    if (attr_str(o, file, "config", config_ini ? config_ini : "") < 0 ||
-        attr_str(o, file, "inna_version", INNA_VERSION) < 0 ||
-        attr_str(o, file, "format", MODEL_FORMAT) < 0)
-        return -1;
-    for (int i = 0; i < net->nlayers; i++) {
-        const Layer *l = &net->layers[i];
-        char gname[32];
-        if (l->spec.type != L_CONV) continue;
-        snprintf(gname, sizeof gname, "layer%0*d_conv", width, ++k);
-        if (layer_write(o, file, l, gname) < 0) return -1;
-    }
-    return 0;
+    const Model *m = ctx;
+    return h5u_model_write(o, file, m->net, m->config_ini, MODEL_FORMAT);
 }
 
-/* The file is built in memory (core driver, no backing store) and written
- * out by us: HDF5 never does disk I/O, so a full disk is a plain errno from
- * write(2) rather than a failed H5Dclose/H5Fclose, after which HDF5 1.10
- * keeps the file half-open and crashes at exit.  Close degree SEMI: closing
- * fails while objects are open, so no id leaks silently. */
-static hid_t fapl_make(Out *o)
+static int save(H5Out *o, const Net *net, const char *path, const char *config_ini)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) >= 0 &&
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_SEMI) >= 0)
-        return fapl;
-    h5_fail(o, "cannot set up HDF5 file access properties");
-    if (fapl >= 0) H5Pclose(fapl);
-    return -1;
-}
-
-/* Copies the flushed file's bytes into a malloc'd *image of *len bytes. */
-static int image_get(Out *o, hid_t file, void **image, size_t *len)
-{
-    ssize_t n;
-    if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0 || (n = H5Fget_file_image(file, NULL, 0)) <= 0)
-        return h5_fail(o, "cannot get the HDF5 file image");
-    if (!(*image = malloc((size_t)n)))
-        return os_fail(o, ENOMEM, "cannot hold the %zd-byte file image", n);
-    if (H5Fget_file_image(file, *image, (size_t)n) != n) {
-        free(*image);
-        *image = NULL;
-        return h5_fail(o, "cannot get the HDF5 file image");
-    }
-    *len = (size_t)n;
-    return 0;
-}
-
-/* The whole HDF5 file as bytes (malloc'd *image of *len bytes). */
-static int h5_image(Out *o, const char *name, const Net *net, const char *config_ini,
-                    void **image, size_t *len)
-{
-    hid_t fapl = fapl_make(o), file = -1;
-    int rc = -1;
-    *image = NULL;
-    if (fapl < 0) return -1;
-    if ((file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0)
-        h5_fail(o, "cannot create the HDF5 file in memory");
-    else if (model_write(o, file, net, config_ini) == 0)
-        rc = image_get(o, file, image, len);
-    if (h5_close(o, file, H5Fclose, "the HDF5 file") < 0) rc = -1;
-    if (h5_close(o, fapl, H5Pclose, "file access properties") < 0) rc = -1;
-    if (rc < 0) {
-        free(*image);
-        *image = NULL;
-    }
-    return rc;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Creates tmp (O_EXCL: never someone else's file), writes the image, fsyncs
- * and closes it; on failure removes it again. */
-static int tmp_write(Out *o, const char *tmp, const char *base, const void *image, size_t len)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return os_fail(o, errno, "cannot create temporary file %s", base);
-    if (write_all(fd, image, len) < 0)
-        os_fail(o, errno, "cannot write %s", base);
-    else if (fsync(fd) < 0)
-        os_fail(o, errno, "cannot sync %s", base);
-    if (close(fd) < 0) os_fail(o, errno, "cannot close %s", base);
-    if (!o->failed) return 0;
-    unlink(tmp);
-    return -1;
-}
-
-/* fsync of the folder, so the rename itself is durable. */
-static int dir_sync(Out *o, const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return os_fail(o, errno, "saved, but cannot open folder %s to sync it", dir);
-    int rc = fsync(fd), e = errno;
-    close(fd);
-    /* some file systems cannot sync a folder: the rename stands regardless */
-    if (rc < 0 && e != EINVAL && e != ENOTSUP)
-        return os_fail(o, e, "saved, but cannot sync folder %s", dir);
-    return 0;
-}
-
-/* The folder holding path ("." when it has none). */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(len + 1);
-    if (dir) {
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    return dir;
-}
-
-/* image -> "<path>.tmp.<pid>" -> rename onto path -> sync the folder. */
-static int publish(Out *o, const char *path, const void *image, size_t len)
-{
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen), *dir = dir_of(path);
-    int rc = -1;
-    if (!tmp || !dir) {
-        os_fail(o, ENOMEM, "cannot save");
-    } else {
-        snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-        const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;   /* for messages */
-        if (tmp_write(o, tmp, base, image, len) < 0) {
-            /* reported; nothing left behind */
-        } else if (rename(tmp, path) < 0) {
-            os_fail(o, errno, "cannot rename %s onto it", base);
-            unlink(tmp);
-        } else {
-            rc = dir_sync(o, dir);
-        }
-    }
-    free(tmp);
-    free(dir);
-    return rc;
-}
-
-static int save(Out *o, const Net *net, const char *path, const char *config_ini)
-{
+    const Model ctx = { net, config_ini };
     void *image = NULL;
     size_t len = 0;
-    int rc = h5_image(o, path, net, config_ini, &image, &len);
-    if (rc == 0) rc = publish(o, path, image, len);
+    int rc = h5u_image(o, path, 0, model_fill, &ctx, &image, &len);
+    if (rc == 0) rc = h5u_publish(o, path, image, len);
     free(image);
     return rc;
 }
@@ -377,15 +40,13 @@ static int save(Out *o, const Net *net, const char *path, const char *config_ini
 int model_save_h5(const Net *net, const char *path, const char *config_ini,
                   char *err, size_t errlen)
 {
-    Out o = { path ? path : "(null)", err, errlen, 0 };
+    H5Out o = { path ? path : "(null)", err, errlen, 0 };
     if (err && errlen) err[0] = '\0';
     if (!net || !path || !*path)
-        return fail(&o, "no network or no file name to save");
-    H5E_auto2_t old_func = NULL;
-    void *old_data = NULL;
-    int restore = H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data) >= 0;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+        return h5u_fail(&o, "no network or no file name to save");
+    H5Quiet q;
+    h5u_quiet_begin(&q);
     int rc = save(&o, net, path, config_ini);
-    if (restore) H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+    h5u_quiet_end(&q);
     return rc;
 }

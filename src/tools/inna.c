@@ -1,22 +1,26 @@
 /* inna: train a network described in a config file with INNA (or SGD, Adam,
  * Adagrad), data-parallel over MPI.  Rank 0 alone prints and writes files.
  *
- * Exit status: 0 done; 2 bad input (usage, config, data, output folder);
- * 3 diverged (non-finite loss); 4 ranks disagree on the parameters;
- * 1 anything else. */
+ * Exit status: 0 done; 2 bad input (usage, config, data, checkpoint, output
+ * folder); 3 diverged (non-finite loss or subgradient); 4 ranks disagree on
+ * the parameters; 5 stopped by SIGTERM/SIGINT after writing a checkpoint
+ * (resume with --resume); 1 anything else (e.g. a file could not be written). */
 #define _GNU_SOURCE /* strcasestr */
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "checkpoint.h"
 #include "config.h"
+#include "metrics.h"
 #include "state.h"
 #include "trainer.h"
 #include <zlib.h>
@@ -24,6 +28,7 @@
 #define EXIT_INPUT 2
 #define EXIT_DIVERGED 3
 #define EXIT_DISAGREE 4
+#define EXIT_STOPPED 5
 
 static int g_rank, g_size;
 
@@ -31,17 +36,28 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: mpirun -np N inna [options] CONFIG.ini\n"
+        "       mpirun -np N inna --resume RUN_FOLDER|CHECKPOINT.h5 [options] [CONFIG.ini]\n"
         "       inna [options] CONFIG.ini            (one rank)\n\n"
         "Trains the network of CONFIG with the optimizer it names; every config\n"
-        "key can be overridden on the command line.\n\n"
+        "key can be overridden on the command line.  The run folder (run.out) gets\n"
+        "checkpoints ckpt-<step>.h5 with latest.h5 pointing at the newest, metrics.h5\n"
+        "(per step and per epoch) and model.h5 at the end.\n\n"
         "options:\n"
         "  -s, --set SECTION.KEY=VALUE   override one config key (repeatable)\n"
+        "  -r, --resume PATH             continue from a checkpoint, or from the newest one\n"
+        "                                in a run folder, bit for bit as if never stopped\n"
+        "                                (any number of ranks); the config is the stored one\n"
+        "                                unless CONFIG is given; only the step budget,\n"
+        "                                logging, checkpoint keys, run.out and data file\n"
+        "                                paths may change\n"
         "  -p, --progress                a progress bar per epoch (default: when stdout is a\n"
         "                                terminal and not under mpirun, which always gives one)\n"
         "  -P, --no-progress             one line per epoch only, as in a log\n"
         "  -h, --help                    this help, with every config key\n"
         "  -V, --version                 print the version\n\n"
-        "exit status: 0 done, 2 bad input, 3 diverged, 4 ranks disagree, 1 other failure\n\n"
+        "exit status: 0 done, 2 bad input, 3 diverged, 4 ranks disagree, 5 stopped by\n"
+        "SIGTERM/SIGINT with a checkpoint written (resume it), 1 other failure (e.g. a\n"
+        "file could not be written: earlier checkpoints stay valid)\n\n"
         "config keys (defaults):\n");
     config_print_keys(f);
 }
@@ -118,8 +134,9 @@ static void report_start(const Trainer *t)
 {
     const Config *c = t->cfg;
     const Net *net = &t->net;
-    printf("inna %s: %d rank(s), global batch %d in %d chunk(s) of %d; this rank: chunks %d..%d\n",
-           INNA_VERSION, g_size, c->batch, t->nchunks, t->chunk, t->chunk_first, t->chunk_last - 1);
+    printf("inna %s: %d rank(s), global batch %d in %d chunk(s) of %d, %d..%d chunk(s) per rank\n",
+           INNA_VERSION, g_size, c->batch, t->nchunks, t->chunk, t->nchunks / g_size,
+           (t->nchunks + g_size - 1) / g_size);
     printf("reduction: %s\n", c->reduction == REDUCE_EXACT
            ? "exact (128-bit fixed-point sum: the same bits for any ranks and threads)"
            : "fast (float sum: bits depend on the number of ranks)");
@@ -205,6 +222,32 @@ typedef struct {
     double start;
 } EpochTally;
 
+/* What the run writes besides the model: checkpoints and metrics (rank 0). */
+typedef struct {
+    const char *config_ini;
+    Metrics *metrics;
+    long start;             /* the first step this process runs            */
+} RunFiles;
+
+/* SIGTERM (what SLURM sends before the kill), SIGINT and SIGUSR1 (which
+ * mpirun forwards at once, and SLURM's --signal can send ahead of time) only
+ * raise a flag; the ranks agree on it after the step, checkpoint and stop.
+ * A file-size limit must give a write error we report, not a silent death. */
+static volatile sig_atomic_t g_signal;
+static void on_signal(int sig) { g_signal = sig; }
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 static int save_model(Trainer *t, const char *config_ini, char *err, size_t errlen)
 {
     char path[CONFIG_PATH_MAX + 16];
@@ -212,56 +255,216 @@ static int save_model(Trainer *t, const char *config_ini, char *err, size_t errl
     return model_save_h5(&t->net, path, config_ini, err, errlen);
 }
 
-/* The training loop.  Returns an exit status. */
-static int run(Trainer *t, int progress)
+/* Rank 0 writes the metrics so far, then the checkpoint of `done` steps; the
+ * ranks agree on the outcome.  Returns 0 or 1 (reported). */
+static int save_checkpoint(Trainer *t, RunFiles *f, long done)
 {
+    char err[1024] = "";
+    int rc = 0;
+    if (g_rank == 0) {
+        CheckpointMeta m = { .step = done, .nranks = g_size, .reduce_exp = 0, .seed = t->cfg->seed };
+        if (f->metrics && metrics_flush(f->metrics, err, sizeof err) != 0) rc = 1;
+        else if (checkpoint_save(t->cfg->out, &t->net, &t->opt, &m, f->config_ini,
+                                 t->cfg->ckpt_keep, NULL, 0, err, sizeof err) != 0) rc = 1;
+    }
+    return agree(rc, err);
+}
+
+static int checkpoint_due(const Config *c, long done, long total, int epoch_end, int stop)
+{
+    return (c->ckpt_every > 0 && done % c->ckpt_every == 0) || (c->ckpt_epoch && epoch_end)
+           || done == total || stop;
+}
+
+static int record_step(RunFiles *f, const Trainer *t, long k, const StepStats *st, double step_s)
+{
+    char err[1024] = "";
+    int rc = 0;
+    if (g_rank == 0 && f->metrics) {
+        StepRow r = { .step = k, .epoch = sampler_epoch(&t->sampler, k), .loss = st->loss,
+                      .accuracy = st->accuracy, .lr = optim_step_size(&t->cfg->optim, k),
+                      .step_s = step_s, .compute_s = st->compute_s, .comm_s = st->comm_s,
+                      .images_s = t->cfg->batch / step_s };
+        if (metrics_add_step(f->metrics, &r, err, sizeof err) != 0) {
+            fprintf(stderr, "inna: %s\n", err);
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+/* Test evaluation and the epoch's line; a whole epoch also gets its metrics
+ * row (a run that ends mid-epoch prints the line only, so that an epoch has
+ * one row even when the run is resumed there). */
+static int end_epoch(Trainer *t, RunFiles *f, long k, const EpochTally *ep, double t_start,
+                     int progress, int whole)
+{
+    double test_loss, test_acc;
+    char err[1024] = "";
+    int rc = 0;
+    evaluate(t, &t->test, &test_loss, &test_acc);
+    if (g_rank == 0) {
+        const long epoch = sampler_epoch(&t->sampler, k);
+        const double now = MPI_Wtime(), elapsed = now - ep->start;
+        char tbuf[32];
+        format_time(now - t_start, tbuf, sizeof tbuf);
+        if (progress) printf("\r\033[K");
+        printf("epoch %ld step %ld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% "
+               "| %.0f img/s | %s\n", epoch + 1, k + 1, ep->loss_sum / ep->steps,
+               100.0 * ep->acc_sum / ep->steps, test_loss, 100.0 * test_acc,
+               ep->steps * t->cfg->batch / elapsed, tbuf);
+        fflush(stdout);
+        EpochRow r = { .epoch = epoch, .step = k + 1, .train_loss = ep->loss_sum / ep->steps,
+                       .train_acc = ep->acc_sum / ep->steps, .test_loss = test_loss,
+                       .test_acc = test_acc, .elapsed_s = now - t_start };
+        if (whole && f->metrics && metrics_add_epoch(f->metrics, &r, err, sizeof err) != 0) rc = 1;
+    }
+    return agree(rc, err);
+}
+
+static void report_divergence(const Trainer *t, long k)
+{
+    const OptimConfig *o = &t->cfg->optim;
+    static const char *names[] = {"inna", "sgd", "adam", "adagrad"};
+    if (g_rank == 0)
+        fprintf(stderr, "inna: diverged at step %ld: the loss or a subgradient is not finite "
+                "(optim %s, lr %g, q %g, alpha %g, beta %g, momentum %g); the last good "
+                "checkpoint is kept; lower optim.lr\n", k, names[o->kind], o->lr, o->q, o->alpha,
+                o->beta, o->momentum);
+}
+
+/* The training loop from step f->start.  Returns an exit status. */
+static int run(Trainer *t, RunFiles *f, int progress)
+{
+    const Config *c = t->cfg;
     const long total = trainer_total_steps(t), per_epoch = t->sampler.steps_per_epoch;
     const double t_start = MPI_Wtime();
     EpochTally ep = {0, 0, 0, t_start};
-    for (long k = 0; k < total; k++) {
+    if (c->ckpt_initial && f->start == 0 && save_checkpoint(t, f, 0) != 0) return 1;
+    for (long k = f->start; k < total; k++) {
         StepStats st;
+        const double t0 = MPI_Wtime();
         train_step(t, k, &st);
         if (!isfinite(st.loss)) {
-            if (g_rank == 0)
-                fprintf(stderr, "inna: diverged at step %ld: loss is %g (optim.lr %g, q %g, "
-                        "alpha %g, beta %g); lower optim.lr\n", k, st.loss, t->cfg->optim.lr,
-                        t->cfg->optim.q, t->cfg->optim.alpha, t->cfg->optim.beta);
+            report_divergence(t, k);
             return EXIT_DIVERGED;
         }
+        int stop = g_signal != 0;   /* every rank stops after the same step */
+        MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
         test_perturb(t, k + 1);
-        if (t->cfg->check_every > 0 && (k + 1) % t->cfg->check_every == 0
-            && check_agreement(t, k + 1) != 0)
+        if (c->check_every > 0 && (k + 1) % c->check_every == 0 && check_agreement(t, k + 1) != 0)
             return EXIT_DISAGREE;
+        if (record_step(f, t, k, &st, MPI_Wtime() - t0) != 0) return 1;
         ep.loss_sum += st.loss;
         ep.acc_sum += st.accuracy;
         ep.steps++;
-        const long epoch = k / per_epoch, in_epoch = k % per_epoch + 1;
+        const long in_epoch = k % per_epoch + 1;
         const double elapsed = MPI_Wtime() - ep.start;
         if (progress && g_rank == 0 && (in_epoch % 10 == 0 || in_epoch == per_epoch))
-            progress_bar(epoch, in_epoch, per_epoch, ep.loss_sum / ep.steps,
-                         ep.steps * t->cfg->batch / elapsed,
-                         elapsed / ep.steps * (per_epoch - in_epoch));
-        if (in_epoch == per_epoch || k == total - 1) {
-            double test_loss, test_acc;
-            evaluate(t, &t->test, &test_loss, &test_acc);
-            if (g_rank == 0) {
-                char tbuf[32];
-                format_time(MPI_Wtime() - t_start, tbuf, sizeof tbuf);
-                if (progress) printf("\r\033[K");
-                printf("epoch %ld step %ld: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% "
-                       "| %.0f img/s | %s\n", epoch + 1, k + 1, ep.loss_sum / ep.steps,
-                       100.0 * ep.acc_sum / ep.steps, test_loss, 100.0 * test_acc,
-                       ep.steps * t->cfg->batch / elapsed, tbuf);
-                fflush(stdout);
-            }
+            progress_bar(k / per_epoch, in_epoch, per_epoch, ep.loss_sum / ep.steps,
+                         ep.steps * c->batch / elapsed, elapsed / ep.steps * (per_epoch - in_epoch));
+        const int epoch_end = in_epoch == per_epoch;
+        if (epoch_end || k == total - 1) {
+            if (end_epoch(t, f, k, &ep, t_start, progress, epoch_end) != 0) return 1;
             ep = (EpochTally){0, 0, 0, MPI_Wtime()};
+        }
+        if (checkpoint_due(c, k + 1, total, epoch_end, stop) && save_checkpoint(t, f, k + 1) != 0)
+            return 1;
+        if (stop) {
+            if (g_rank == 0)
+                fprintf(stderr, "inna: stopped by a signal after step %ld; checkpoint written: "
+                        "continue with  inna --resume %s\n", k + 1, c->out);
+            return EXIT_STOPPED;
         }
     }
     /* The model written must be every rank's model. */
-    if (total > 0 && t->cfg->check_every > 0 && check_agreement(t, total) != 0) return EXIT_DISAGREE;
+    if (total > 0 && c->check_every > 0 && check_agreement(t, total) != 0) return EXIT_DISAGREE;
     if (g_rank == 0)   /* for comparing runs: the same seed and config give the same hash */
         printf("parameters: crc32 %08lx after %ld steps\n", params_crc(&t->net), total);
     return 0;
+}
+
+/* ---- resuming ------------------------------------------------------------------- */
+
+/* Rank 0 finds the checkpoint and reads its config; every rank gets both.
+ * Returns 0 or EXIT_INPUT (err set on rank 0). */
+static int read_resume_config(const char *path, char *ckpt, size_t clen, char **text,
+                              char *err, size_t errlen)
+{
+    int rc = 0;
+    long len = 0;
+    *text = NULL;
+    if (g_rank == 0) {
+        if (checkpoint_resolve(path, ckpt, clen, err, errlen) != 0
+            || checkpoint_read_config(ckpt, text, err, errlen) != 0)
+            rc = EXIT_INPUT;
+        else
+            len = (long)strlen(*text) + 1;
+    }
+    if ((rc = agree(rc, err))) return rc;
+    MPI_Bcast(ckpt, (int)clen, MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&len, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    if (g_rank != 0 && !(*text = malloc((size_t)len))) MPI_Abort(MPI_COMM_WORLD, 1);
+    MPI_Bcast(*text, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    return 0;
+}
+
+/* The resumed run's config: the stored one, or CONFIG if given, then --set;
+ * refused if it changes more than the budget, logging or paths.  Without a
+ * run.out of its own the run continues in the checkpoint's folder. */
+static int resume_config(Config *cfg, const char *ckpt, const char *text, const char *file,
+                         const char *const *sets, int nsets, char *err, size_t errlen)
+{
+    static Config saved;
+    char name[CONFIG_PATH_MAX + 16];
+    snprintf(name, sizeof name, "%s [config]", ckpt);
+    config_defaults(&saved);
+    if (config_load_text(&saved, text, name, err, errlen) != 0) return EXIT_INPUT;
+    *cfg = saved;
+    int out_given = file != NULL;
+    if (file) {
+        config_defaults(cfg);
+        if (config_load_file(cfg, file, err, errlen) != 0) return EXIT_INPUT;
+    }
+    for (int i = 0; i < nsets; i++) {
+        if (config_set(cfg, sets[i], err, errlen) != 0) return EXIT_INPUT;
+        if (!strncmp(sets[i], "run.out", 7)) out_given = 1;
+    }
+    if (!out_given) {
+        snprintf(cfg->out, sizeof cfg->out, "%s", ckpt);
+        char *slash = strrchr(cfg->out, '/');
+        if (slash) *slash = '\0';
+        else snprintf(cfg->out, sizeof cfg->out, ".");
+    }
+    if (config_validate(cfg, err, errlen) != 0) return EXIT_INPUT;
+    return config_resume_check(&saved, cfg, ckpt, err, errlen) != 0 ? EXIT_INPUT : 0;
+}
+
+/* Rank 0 loads the checkpoint into its trainer; every rank gets the same
+ * parameters, optimizer state and step. */
+static int load_resume_state(Trainer *t, const char *ckpt, long *start, char *err, size_t errlen)
+{
+    CheckpointMeta m = {0};
+    int rc = 0;
+    if (g_rank == 0 && checkpoint_load(ckpt, &t->net, &t->opt, &m, err, errlen) != 0) rc = EXIT_INPUT;
+    if ((rc = agree(rc, err))) return rc;
+    const size_t nstate = (size_t)t->opt.nstate * t->net.nparams;
+    MPI_Bcast(t->net.params, (int)t->net.nparams, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    if (nstate) MPI_Bcast(t->opt.state, (int)nstate, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&t->opt.initialized, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&m.step, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    *start = m.step;
+    if (g_rank == 0)
+        printf("resumed from %s at step %ld (written by %d rank(s))\n", ckpt, m.step, m.nranks);
+    return 0;
+}
+
+static int open_metrics(RunFiles *f, const Config *cfg, int resumed, char *err, size_t errlen)
+{
+    char path[CONFIG_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/metrics.h5", cfg->out);
+    if (g_rank != 0) return 0;
+    return metrics_open(&f->metrics, path, resumed ? f->start : -1, 1024, err, errlen) != 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -269,26 +472,29 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    catch_signals();
 
     static Config cfg;
     char err[1024] = "";
     /* Open MPI hands every rank a pseudo-terminal, so under mpirun isatty says
      * nothing about where the output goes: the launcher must ask with -p. */
     int rc = 0, progress = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
+    const char *resume = NULL;
     config_defaults(&cfg);
     static const struct option opts[] = {
-        {"set", required_argument, 0, 's'}, {"progress", no_argument, 0, 'p'},
-        {"no-progress", no_argument, 0, 'P'},
+        {"set", required_argument, 0, 's'}, {"resume", required_argument, 0, 'r'},
+        {"progress", no_argument, 0, 'p'}, {"no-progress", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     /* Overrides are applied after the file, in order: collect them first. */
     const char *sets[256];
     int nsets = 0, opt;
-    while ((opt = getopt_long(argc, argv, "s:pPhV", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:r:pPhV", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
             if (nsets == 256) { snprintf(err, sizeof err, "too many --set options"); rc = EXIT_INPUT; }
             else sets[nsets++] = optarg;
             break;
+        case 'r': resume = optarg; break;
         case 'p': progress = 1; break;
         case 'P': progress = 0; break;
         case 'h': if (g_rank == 0) usage(stdout); return finish(0);
@@ -296,14 +502,24 @@ int main(int argc, char **argv)
         default:  if (g_rank == 0) fprintf(stderr, "inna: see inna --help\n"); return finish(EXIT_INPUT);
         }
     }
-    if (!rc && optind != argc - 1) {
-        snprintf(err, sizeof err, "%s (see inna --help)", optind < argc ? "one config file expected" : "no config file given");
+    const char *file = optind < argc ? argv[optind] : NULL;
+    if (!rc && (optind < argc - 1 || (!file && !resume))) {
+        snprintf(err, sizeof err, "%s (see inna --help)", file ? "one config file expected" : "no config file given");
         rc = EXIT_INPUT;
     }
-    if (!rc && config_load_file(&cfg, argv[optind], err, sizeof err) != 0) rc = EXIT_INPUT;
-    for (int i = 0; !rc && i < nsets; i++)
-        if (config_set(&cfg, sets[i], err, sizeof err) != 0) rc = EXIT_INPUT;
-    if (!rc && config_validate(&cfg, err, sizeof err) != 0) rc = EXIT_INPUT;
+    char ckpt[CONFIG_PATH_MAX + 64] = "";
+    char *stored = NULL;
+    if (!rc && resume) {
+        if ((rc = read_resume_config(resume, ckpt, sizeof ckpt, &stored, err, sizeof err)))
+            return finish(rc);
+        rc = resume_config(&cfg, ckpt, stored, file, sets, nsets, err, sizeof err);
+    } else if (!rc) {
+        if (config_load_file(&cfg, file, err, sizeof err) != 0) rc = EXIT_INPUT;
+        for (int i = 0; !rc && i < nsets; i++)
+            if (config_set(&cfg, sets[i], err, sizeof err) != 0) rc = EXIT_INPUT;
+        if (!rc && config_validate(&cfg, err, sizeof err) != 0) rc = EXIT_INPUT;
+    }
+    free(stored);
     if ((rc = agree(rc, err))) return finish(rc);
 
     for (int i = 0; i < cfg.nlayers; i++)
@@ -315,13 +531,18 @@ int main(int argc, char **argv)
     if ((rc = agree(rc, err))) return finish(rc);
     if (g_rank == 0 && prepare_out_dir(cfg.out, err, sizeof err) != 0) rc = EXIT_INPUT;
     if ((rc = agree(rc, err))) return finish(rc);
+    RunFiles files = { .config_ini = config_to_ini(&cfg) };
+    if (resume && (rc = load_resume_state(&t, ckpt, &files.start, err, sizeof err)))
+        return finish(rc);
+    rc = open_metrics(&files, &cfg, resume != NULL, err, sizeof err);
+    if ((rc = agree(rc, err))) return finish(rc);
 
-    char *config_ini = config_to_ini(&cfg);
     if (g_rank == 0) report_start(&t);
-    rc = run(&t, progress);
-    if (rc == 0 && g_rank == 0 && save_model(&t, config_ini, err, sizeof err) != 0) rc = 1;
+    rc = run(&t, &files, progress);
+    if (metrics_close(files.metrics, err, sizeof err) != 0 && rc == 0) rc = 1;
+    if (rc == 0 && g_rank == 0 && save_model(&t, files.config_ini, err, sizeof err) != 0) rc = 1;
     if ((rc = agree(rc, err)) == 0 && g_rank == 0) printf("model: %s/model.h5\n", cfg.out);
-    free(config_ini);
+    free((char *)files.config_ini);
     trainer_free(&t);
     return finish(rc);
 }
