@@ -56,7 +56,11 @@ inna_python() {
 # -q keeps mpirun's own banner off a failed run, so inna's one-line error stands alone.
 inna_mpirun() {
   local np=$1; shift
-  local flags=(-q -np "$np" -x OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}")
+  # On SIGTERM/SIGINT mpirun waits odls_base_sigkill_timeout seconds, passes
+  # SIGTERM to the ranks, and kills them as long after: 10 s leaves them time
+  # to finish the step and write a checkpoint (the default, 1 s, may not).
+  local flags=(-q -np "$np" -x OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+               --mca odls_base_sigkill_timeout 10)
   [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
   if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
   else flags+=(--bind-to core --map-by core); fi

@@ -12,4 +12,13 @@ if [ $# -gt 0 ] && [[ $1 != -* ]]; then config=$1; shift; fi
 cd "$INNA_ROOT"
 progress=--no-progress
 [ -t 1 ] && progress=--progress
-inna_mpirun "${NP:-$(nproc)}" "$INNA_BUILD/inna" "$progress" "$config" "$@"
+# A run folder that already holds this run (killed, or finished) is continued,
+# not overwritten: the second call finishes the first one's work, or, when it
+# is done, only writes its model again.  (Not when run.out is overridden.)
+out=$(sed -n 's/^[[:space:]]*out[[:space:]]*=[[:space:]]*//p' "$config" | tail -1)
+resume=()
+if [ -n "$out" ] && [ -e "$out/latest.h5" ] && [[ " $* " != *run.out* ]]; then
+  echo "train.sh: $out holds this run already: continuing it (--resume $out)"
+  resume=(--resume "$out")
+fi
+inna_mpirun "${NP:-$(nproc)}" "$INNA_BUILD/inna" "$progress" "${resume[@]}" "$config" "$@"

@@ -4,10 +4,12 @@
 #   1. N steps on 2 ranks + --resume on 3 ranks to N+M = N+M straight on 1 rank;
 #   2. SIGTERM to mpirun mid-run: the ranks stop after a step, write a
 #      checkpoint, say so; resuming it reaches the uninterrupted parameters;
+#      SIGUSR1 the same, with exit status 5 through mpirun;
 #   3. SIGKILL of one rank mid-run: mpirun aborts; --resume from the run
 #      folder reaches the uninterrupted parameters;
 #   4. a resume that changes the network, or from a corrupt / truncated /
-#      foreign checkpoint, is refused (exit 2, one line naming the file or key);
+#      foreign checkpoint, and a new run into a folder holding a run, are
+#      refused (exit 2, one line naming the file or key, the folder unchanged);
 #   5. a full disk (a tiny tmpfs) while writing: one line naming the file,
 #      non-zero exit, the previous checkpoint still valid.
 # Parameters are compared by the hash inna prints at the end.
@@ -66,8 +68,12 @@ if wait_for "$work/term/ckpt-000000200.h5" $pid; then
   kill -TERM $pid
   wait $pid
   rc=$?
-  stopped=$(sed -n 's/^inna: stopped by a signal after step \([0-9]*\);.*/\1/p' "$work/term.log")
-  if [ -z "$stopped" ] || [ "$(latest_step "$work/term")" != "$stopped" ]; then
+  # mpirun is tearing the job down, so the ranks' last words may not reach
+  # its output: the stop checkpoint is the one off the 200-step grid (or the
+  # message names it).
+  said=$(sed -n 's/^inna: stopped by a signal after step \([0-9]*\);.*/\1/p' "$work/term.log")
+  stopped=$(latest_step "$work/term")
+  if [ -z "$stopped" ] || { [ $((stopped % 200)) = 0 ] && [ "$said" != "$stopped" ]; }; then
     fail "SIGTERM: no checkpoint at the stop (exit $rc, latest $(readlink "$work/term/latest.h5")): $(tail -3 "$work/term.log")"
   else
     target=$((stopped + 7))
@@ -78,6 +84,23 @@ if wait_for "$work/term/ckpt-000000200.h5" $pid; then
   fi
 else
   fail "SIGTERM: the run ended before its first checkpoint: $(tail -3 "$work/term.log")"
+fi
+
+# 2b. SIGUSR1 (forwarded by mpirun at once; what the SLURM script sends):
+#     the same stop, and mpirun passes on the ranks' status 5.
+"${mpirun[@]}" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/usr1" "${long[@]}" \
+  > "$work/usr1.log" 2>&1 &
+pid=$!
+if wait_for "$work/usr1/ckpt-000000200.h5" $pid; then
+  kill -USR1 $pid
+  wait $pid
+  rc=$?
+  stopped=$(sed -n 's/^inna: stopped by a signal after step \([0-9]*\);.*/\1/p' "$work/usr1.log")
+  [ "$rc" = 5 ] && [ -n "$stopped" ] && [ "$(latest_step "$work/usr1")" = "$stopped" ] \
+    && echo "ok   SIGUSR1: stopped after step $stopped with a checkpoint, exit 5" \
+    || fail "SIGUSR1: exit $rc, stop '$stopped', latest $(readlink "$work/usr1/latest.h5")"
+else
+  fail "SIGUSR1: the run ended before its first checkpoint: $(tail -3 "$work/usr1.log")"
 fi
 
 # 3. SIGKILL one rank once a checkpoint exists.
@@ -128,6 +151,7 @@ refuse resume-net-changed "net.dropout"     --resume "$work/split" --set net.dro
 refuse resume-optim-changed "optim.lr"      --resume "$work/split" --set optim.lr=0.5
 refuse resume-other-net "net.layer"         --resume "$work/split" "$work/wider.ini" \
   "${common[@]}" --set run.out="$work/split"
+refuse new-run-over-old "already holds a run" "$config" --set run.out="$work/split"
 [ "$before" = "$(sha256sum "$work"/split/* | sha256sum)" ] && echo "ok   refused resumes left the run folder unchanged" \
   || fail "a refused resume changed $work/split"
 

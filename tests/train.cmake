@@ -9,6 +9,10 @@ else()
   set(PY sh -c "echo 'no Python with h5py: skipped'; exit 77" --)
 endif()
 
+# A new run refuses a folder that holds an earlier run: start from clean folders.
+add_test(NAME runs_clean COMMAND ${CMAKE_COMMAND} -E rm -rf ${RUNS})
+set_tests_properties(runs_clean PROPERTIES FIXTURES_SETUP runs_clean)
+
 # The same 6 steps (batch 32 in chunks of 8, dropout on) on 1 to 4 ranks; 3
 # ranks split the 4 chunks unevenly.
 foreach(np 1 2 3 4)
@@ -99,3 +103,15 @@ add_test(NAME resume_kill_signal_fulldisk
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
                  ${RUNS}/resume ${INNA_MPIRUN})
 set_tests_properties(resume_kill_signal_fulldisk PROPERTIES ENVIRONMENT ${TRAIN_ENV} TIMEOUT 600)
+
+# Every test above writes under ${RUNS}: they all start after runs_clean.
+get_property(_train_tests DIRECTORY PROPERTY TESTS)
+foreach(_t ${_train_tests})
+  if(NOT _t STREQUAL "runs_clean")
+    get_test_property(${_t} FIXTURES_REQUIRED _req)
+    if(NOT _req)
+      set(_req "")
+    endif()
+    set_tests_properties(${_t} PROPERTIES FIXTURES_REQUIRED "${_req};runs_clean")
+  endif()
+endforeach()

@@ -113,6 +113,20 @@ static int prepare_out_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* A new run must not mix its checkpoints with those of an earlier run (whose
+ * work would be pruned away): continuing it is --resume, starting over is
+ * another run.out. */
+static int refuse_earlier_run(const char *dir, char *err, size_t errlen)
+{
+    char path[CONFIG_PATH_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/latest.h5", dir);
+    if (lstat(path, &st) != 0) return 0;
+    snprintf(err, errlen, "run.out: %s already holds a run (latest.h5); continue it with "
+             "--resume %s, or choose another run.out", dir, dir);
+    return -1;
+}
+
 /* OPENBLAS_CORETYPE can force a kernel weaker than the CPU's (e.g. Haswell's
  * AVX2 on an AVX-512 CPU): say so, since it halves GEMM speed. */
 static void report_blas(void)
@@ -529,7 +543,9 @@ int main(int argc, char **argv)
     static Trainer t;
     rc = trainer_setup(&t, &cfg, g_rank, g_size, err, sizeof err);
     if ((rc = agree(rc, err))) return finish(rc);
-    if (g_rank == 0 && prepare_out_dir(cfg.out, err, sizeof err) != 0) rc = EXIT_INPUT;
+    if (g_rank == 0 && (prepare_out_dir(cfg.out, err, sizeof err) != 0
+                        || (!resume && refuse_earlier_run(cfg.out, err, sizeof err) != 0)))
+        rc = EXIT_INPUT;
     if ((rc = agree(rc, err))) return finish(rc);
     RunFiles files = { .config_ini = config_to_ini(&cfg) };
     if (resume && (rc = load_resume_state(&t, ckpt, &files.start, err, sizeof err)))
