@@ -18,10 +18,10 @@
  * With an argument, only writes one checkpoint into that folder. */
 #define _GNU_SOURCE
 #include "check.h"
+#include "files.h"
 #include "checkpoint.h"
 #include "state.h"
 
-#include <dirent.h>
 #include <ftw.h>
 #include <hdf5.h>
 #include <signal.h>
@@ -116,52 +116,13 @@ static void run_copy(Run *dst, const Run *src)
     dst->meta = src->meta;
 }
 
-/* ---- file helpers ---- */
-
-static char *join(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
+/* ---- file helpers (the shared ones are in files.h) ---- */
 
 static void spill(const char *path, const void *buf, size_t len)
 {
     FILE *f = fopen(path, "wb");
     CHECK(f && fwrite(buf, 1, len, f) == len);
     if (f) fclose(f);
-}
-
-/* Entries of dir whose name contains part. */
-static int count_entries(const char *dir, const char *part)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, part)) n++;
-    closedir(d);
-    return n;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 /* Recomputes the header's CRC-32 after the bytes past the user block were
@@ -177,32 +138,7 @@ static void fix_crc(unsigned char *buf, size_t len)
     memcpy(at + 6, hex, 8);
 }
 
-/* ---- stderr capture: failures must print nothing ---- */
-
-static int saved_fd = -1;
-static FILE *capture;
-
-static void quiet_begin(const char *dir)
-{
-    char *log = join(dir, "stderr.log");
-    fflush(stderr);
-    saved_fd = dup(2);
-    capture = fopen(log, "w+");
-    dup2(fileno(capture), 2);
-    remove(log);
-    free(log);
-}
-
-static long quiet_end(void)
-{
-    struct stat st;
-    fflush(stderr);
-    dup2(saved_fd, 2);
-    close(saved_fd);
-    long printed = fstat(fileno(capture), &st) == 0 ? (long)st.st_size : -1;
-    fclose(capture);
-    return printed;
-}
+/* ---- failures must print nothing (quiet_begin/quiet_end in files.h) ---- */
 
 /* A call that returned rc and printed `printed` bytes refused: err names
  * `name` first, holds `words`, is one line. */

@@ -12,9 +12,9 @@
  * test_metrics --read FILE NSTEPS EPOCHSTEPS (comma separated) checks FILE. */
 #define _XOPEN_SOURCE 700
 #include "check.h"
+#include "files.h"
 #include "metrics.h"
 
-#include <dirent.h>
 #include <ftw.h>
 #include <hdf5.h>
 #include <signal.h>
@@ -41,47 +41,6 @@ static EpochRow epoch_row(long e, long step)
     return (EpochRow){ .epoch = e, .step = step, .train_loss = 1.0 / (e + 2),
                        .train_acc = 0.5 + e / 100.0, .test_loss = 1.5 / (e + 2),
                        .test_acc = 0.4 + e / 50.0, .elapsed_s = 10.0 * (e + 1) + step / 1000.0 };
-}
-
-/* ---- file helpers ---- */
-
-static char *join(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
-/* Entries of dir whose name contains ".tmp.". */
-static int count_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp.")) n++;
-    closedir(d);
-    return n;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 /* ---- reading back ---- */
@@ -370,20 +329,9 @@ static void test_resume_unordered(const char *path)
 static int open_quiet(const char *dir, Metrics **m, const char *path, long resume, int cap,
                       char *err, size_t errlen, long *printed)
 {
-    char *log = join(dir, "stderr.log");
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *f = fopen(log, "w");
-    dup2(fileno(f), 2);
+    quiet_begin(dir);
     int rc = metrics_open(m, path, resume, cap, err, errlen);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    struct stat st;
-    *printed = fstat(fileno(f), &st) == 0 ? (long)st.st_size : -1;
-    fclose(f);
-    remove(log);
-    free(log);
+    *printed = quiet_end();
     return rc;
 }
 
@@ -498,7 +446,7 @@ static void test_disk_full(const char *dir)
     CHECK(rc == -1);
     CHECK(strncmp(err, path, strlen(path)) == 0 && strstr(err, "cannot write"));
     printf("  disk full -> %s\n", err);
-    CHECK(count_temps(dir) == 0);
+    CHECK(count_entries(dir, ".tmp.") == 0);
     CHECK(check_file(path, 0, NULL, 0, NULL) == 0);     /* the last flush's file */
     CHECK(add_steps(m, 100, 150) == 0);
     CHECK(metrics_close(m, err, sizeof err) == 0);

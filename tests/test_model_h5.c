@@ -5,9 +5,9 @@
  * With an argument, only writes that model there (for tests/load_model.py). */
 #define _XOPEN_SOURCE 700
 #include "check.h"
+#include "files.h"
 #include "state.h"
 
-#include <dirent.h>
 #include <ftw.h>
 #include <hdf5.h>
 #include <signal.h>
@@ -65,66 +65,14 @@ static void tiny_build(TinyNet *t)
     t->net.classes = 2;
 }
 
-/* ---- file helpers ---- */
-
-static char *join(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(n > 0 ? (size_t)n : 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
-/* Entries of dir whose name contains ".tmp.". */
-static int count_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp.")) n++;
-    closedir(d);
-    return n;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 /* Runs model_save_h5 with stderr sent to a file; returns its result and sets
  * *printed to how many bytes it wrote there. */
 static int save_quiet(const Net *net, const char *dir, const char *path, const char *config,
                       char *err, size_t errlen, long *printed)
 {
-    char *log = join(dir, "stderr.log");
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *f = fopen(log, "w");
-    dup2(fileno(f), 2);
+    quiet_begin(dir);
     int rc = model_save_h5(net, path, config, err, errlen);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    struct stat st;
-    *printed = fstat(fileno(f), &st) == 0 ? (long)st.st_size : -1;
-    fclose(f);
-    remove(log);
-    free(log);
+    *printed = quiet_end();
     return rc;
 }
 
@@ -281,11 +229,11 @@ static void test_save_and_read(const char *dir, const TinyNet *t)
     H5Eget_auto2(H5E_DEFAULT, &func1, &data1);   /* HDF5 error printing restored */
     CHECK(func1 == func0 && data1 == data0);
     check_tiny_file(path, t, CONFIG);
-    CHECK(count_temps(dir) == 0);
+    CHECK(count_entries(dir, ".tmp.") == 0);
     /* saving again replaces it */
     CHECK(model_save_h5(&t->net, path, "[net]\n", err, sizeof err) == 0);
     check_tiny_file(path, t, "[net]\n");
-    CHECK(count_temps(dir) == 0);
+    CHECK(count_entries(dir, ".tmp.") == 0);
     free(path);
 }
 
@@ -302,7 +250,7 @@ static void expect_failure(const Net *net, const char *dir, const char *folder, 
     CHECK(strchr(err, '\n') == NULL);
     CHECK(strlen(err) > strlen(path) + 4);
     CHECK(printed == 0);
-    if (folder) CHECK(count_temps(folder) == 0);
+    if (folder) CHECK(count_entries(folder, ".tmp.") == 0);
     printf("  %s -> %s\n", what, err);
 }
 
@@ -321,7 +269,7 @@ static void test_failures(const char *dir, const TinyNet *t)
     expect_failure(&t->net, dir, dir, adir, "path is a folder");
     struct stat st;
     CHECK(stat(adir, &st) == 0 && S_ISDIR(st.st_mode));
-    CHECK(count_temps(dir) == 0);
+    CHECK(count_entries(dir, ".tmp.") == 0);
     CHECK(H5Fis_hdf5(afile) <= 0);
     expect_failure(NULL, dir, dir, adir, "no network");
     rmdir(adir);
@@ -376,7 +324,7 @@ static void test_keeps_old_file(const char *dir, TinyNet *t)
     after = slurp(path, &len1);
     CHECK(after && len1 == len0 && memcmp(before, after, len0) == 0);
     free(after);
-    CHECK(count_temps(dir) == 0);
+    CHECK(count_entries(dir, ".tmp.") == 0);
 
     /* a layer that does not add up: fails while the HDF5 file is built */
     size_t saved = t->layers[2].nparams;
@@ -389,7 +337,7 @@ static void test_keeps_old_file(const char *dir, TinyNet *t)
     after = slurp(path, &len1);
     CHECK(after && len1 == len0 && memcmp(before, after, len0) == 0);
     free(after);
-    CHECK(count_temps(dir) == 0);
+    CHECK(count_entries(dir, ".tmp.") == 0);
     check_tiny_file(path, t, CONFIG);
 
     free(before);

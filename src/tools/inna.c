@@ -241,6 +241,8 @@ typedef struct {
     const char *config_ini;
     Metrics *metrics;
     long start;             /* the first step this process runs            */
+    long ckpt_n;            /* checkpoints written, and the seconds they took */
+    double ckpt_s;
 } RunFiles;
 
 /* SIGTERM (what SLURM sends before the kill), SIGINT and SIGUSR1 (which
@@ -275,13 +277,17 @@ static int save_checkpoint(Trainer *t, RunFiles *f, long done)
 {
     char err[1024] = "";
     int rc = 0;
+    const double t0 = MPI_Wtime();
     if (g_rank == 0) {
         CheckpointMeta m = { .step = done, .nranks = g_size, .reduce_exp = 0, .seed = t->cfg->seed };
         if (f->metrics && metrics_flush(f->metrics, err, sizeof err) != 0) rc = 1;
         else if (checkpoint_save(t->cfg->out, &t->net, &t->opt, &m, f->config_ini,
                                  t->cfg->ckpt_keep, NULL, 0, err, sizeof err) != 0) rc = 1;
     }
-    return agree(rc, err);
+    rc = agree(rc, err);
+    f->ckpt_n++;
+    f->ckpt_s += MPI_Wtime() - t0;
+    return rc;
 }
 
 static int checkpoint_due(const Config *c, long done, long total, int epoch_end, int stop)
@@ -393,8 +399,12 @@ static int run(Trainer *t, RunFiles *f, int progress)
     }
     /* The model written must be every rank's model. */
     if (total > 0 && c->check_every > 0 && check_agreement(t, total) != 0) return EXIT_DISAGREE;
-    if (g_rank == 0)   /* for comparing runs: the same seed and config give the same hash */
+    if (g_rank == 0) {  /* for comparing runs: the same seed and config give the same hash */
+        const double run_s = MPI_Wtime() - t_start;
+        printf("checkpoints: %ld written in %.2f s, %.2f%% of the run's %.0f s\n", f->ckpt_n,
+               f->ckpt_s, run_s > 0 ? 100.0 * f->ckpt_s / run_s : 0.0, run_s);
         printf("parameters: crc32 %08lx after %ld steps\n", params_crc(&t->net), total);
+    }
     return 0;
 }
 
