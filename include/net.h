@@ -22,11 +22,15 @@ typedef struct {
     float *dlogits;        /* [classes][max_n]                             */
     Workspace ws;
     size_t activation_floats; /* total floats in y, dbuf, col: for memory reports */
+    int params_shared;     /* params belong to another Net (net_share_params) */
 } Net;
 
 int net_build(Net *net, const LayerSpec *specs, int nlayers, Shape input, int max_n,
               char *err, size_t errlen);
 void net_free(Net *net);
+/* Makes net read (and net_free leave) another net's parameter buffer: the
+ * worker threads of a rank each own activations and gradients, not weights. */
+void net_share_params(Net *net, float *params);
 /* Weights ~ N(0, 2/fan_in) keyed by (seed, layer, element), biases 0. */
 void net_init_params(Net *net, uint64_t seed);
 /* Forward n samples of x [c][n][h][w]; returns the logits [classes][n].

@@ -8,6 +8,19 @@
 #include "optim.h"
 #include "sampler.h"
 
+/* One thread of a rank: it computes whole chunks with its own activations,
+ * gradients and share of the fixed-point sum; the weights are the rank's.
+ * Worker 0 works in the rank's own net and sum. */
+typedef struct {
+    Net own;                /* workers 1..: their network buffers          */
+    Net *net;               /* worker 0: &trainer->net; others: &own        */
+    float *x;               /* input batch of one chunk [c][chunk][h][w]    */
+    int *labels;
+    long *ids;              /* evaluation: the chunk's sample indices        */
+    fixed128 *acc;          /* exact: this thread's sum (worker 0: trainer->acc) */
+    FixedGrid grid;         /* the step's grid, with this thread's counts   */
+} Worker;
+
 typedef struct {
     const Config *cfg;
     int rank, size;
@@ -21,9 +34,9 @@ typedef struct {
     Optimizer opt;
     float *opt_state;
     Sampler sampler;
-    long *ids;              /* global indices of the local samples            */
-    float *x;               /* local input batch [c][n][h][w]                 */
-    int *labels;
+    long *ids;              /* global indices of the rank's positions of B_k  */
+    int nworkers;           /* threads per rank (exact; fast: 1)              */
+    Worker *workers;
     fixed128 *acc;          /* exact: the step's sum, nparams + NET_METRICS + 2 flags */
     MPI_Request *reqs;      /* one per parametric layer + metrics + flags    */
     double *layer_s;        /* optional (inna-bench): seconds per layer, [2i] forward, [2i+1] backward */

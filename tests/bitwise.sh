@@ -2,8 +2,9 @@
 # bitwise.sh INNA CONFIG DIR MPIRUN...
 # For each optimizer, 8 steps of the tiny net with dropout and augmentation
 # on, batch 10 in 5 chunks of 2 (so 2, 3 and 4 ranks all split it unevenly),
-# on 1, 2, 3 and 4 ranks: the parameter hash printed at the end must be the
-# same on every rank count.
+# on 1, 2, 3 and 4 ranks with one thread each, and on 1 and 2 ranks with 2 and
+# 3 threads each: the parameter hash printed at the end must be the same for
+# every ranks x threads.
 set -u
 inna=$1 config=$2 dir=$3
 shift 3
@@ -12,18 +13,19 @@ status=0
 for opt in "inna" "sgd --set optim.momentum=0.9 --set optim.nesterov=true" "adam" "adagrad"; do
     name=${opt%% *}
     ref=""
-    for np in 1 2 3 4; do
+    for layout in 1x1 2x1 3x1 4x1 1x2 2x3; do
+        np=${layout%x*} threads=${layout#*x}
         # shellcheck disable=SC2086  # $opt carries several words on purpose
-        out=$("$@" -np $np "$inna" "$config" --set optim.name=$opt --set run.out="$dir/$name$np" \
+        out=$("$@" -np $np "$inna" "$config" --set optim.name=$opt --set run.out="$dir/$name$layout" \
               --set train.steps=8 --set train.batch=10 --set dist.chunk=2 --set net.dropout=0.3 \
-              --set data.augment=true --set run.check_every=1 2>&1)
+              --set data.augment=true --set run.check_every=1 --set run.threads=$threads 2>&1)
         hash=$(printf '%s\n' "$out" | sed -n 's/^parameters: crc32 \([0-9a-f]*\) after 8 steps$/\1/p')
         if [ -z "$hash" ]; then
-            printf '%s\n' "$out"; echo "FAIL: $name np=$np printed no parameter hash"; status=1; continue
+            printf '%s\n' "$out"; echo "FAIL: $name $layout printed no parameter hash"; status=1; continue
         fi
-        echo "$name np=$np: $hash"
+        echo "$name ranks x threads $layout: $hash"
         [ -z "$ref" ] && ref=$hash
-        [ "$hash" = "$ref" ] || { echo "FAIL: $name np=$np differs from np=1"; status=1; }
+        [ "$hash" = "$ref" ] || { echo "FAIL: $name $layout differs from 1x1"; status=1; }
     done
 done
 exit $status

@@ -2,7 +2,9 @@
 # (a small NiN-shaped net on 2,048 Fashion-MNIST images).
 set(TINY ${PROJECT_SOURCE_DIR}/configs/tiny.ini)
 set(RUNS ${CMAKE_CURRENT_BINARY_DIR}/runs)
-set(TRAIN_ENV OPENBLAS_NUM_THREADS=1)
+# One BLAS thread per rank; idle OpenMP threads sleep rather than spin (the
+# tests run more threads than the machine has cores).
+set(TRAIN_ENV OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive)
 if(INNA_PYTHON)
   set(PY ${INNA_PYTHON})
 else()
@@ -20,12 +22,12 @@ foreach(np 1 2 3 4)
            COMMAND ${INNA_MPIRUN} -np ${np} $<TARGET_FILE:inna> ${TINY}
                    --set run.out=${RUNS}/np${np} --set train.steps=6 --set train.batch=32
                    --set run.check_every=1)
-  set_tests_properties(train_np${np} PROPERTIES FIXTURES_SETUP np${np} ENVIRONMENT ${TRAIN_ENV})
+  set_tests_properties(train_np${np} PROPERTIES FIXTURES_SETUP np${np} ENVIRONMENT "${TRAIN_ENV}")
 endforeach()
 add_test(NAME train_steps0
          COMMAND ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY}
                  --set run.out=${RUNS}/steps0 --set train.steps=0)
-set_tests_properties(train_steps0 PROPERTIES FIXTURES_SETUP steps0 ENVIRONMENT ${TRAIN_ENV})
+set_tests_properties(train_steps0 PROPERTIES FIXTURES_SETUP steps0 ENVIRONMENT "${TRAIN_ENV}")
 
 # np = 2, 3, 4 reach the parameters of np = 1 bit for bit (exact reduction).
 foreach(np 2 3 4)
@@ -40,7 +42,7 @@ endforeach()
 add_test(NAME bitwise_ranks_optimizers
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bitwise.sh $<TARGET_FILE:inna> ${TINY}
                  ${RUNS}/bitwise ${INNA_MPIRUN})
-set_tests_properties(bitwise_ranks_optimizers PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+set_tests_properties(bitwise_ranks_optimizers PROPERTIES ENVIRONMENT "${TRAIN_ENV}")
 # ... and those 6 steps did move the parameters (so the match above means something).
 add_test(NAME train_steps_move_params
          COMMAND ${PY} ${CMAKE_CURRENT_SOURCE_DIR}/compare_models.py
@@ -58,7 +60,7 @@ add_test(NAME train_lowers_loss
          COMMAND sh -c "\"$0\" \"$@\" > ${RUNS}/lowers.log && ${CMAKE_CURRENT_SOURCE_DIR}/check_loss.sh ${RUNS}/lowers.log"
                  ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY}
                  --set run.out=${RUNS}/lowers --set train.epochs=3 --set train.steps=-1)
-set_tests_properties(train_lowers_loss PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+set_tests_properties(train_lowers_loss PROPERTIES ENVIRONMENT "${TRAIN_ENV}")
 
 # Bad input of every kind: exit 2, one line naming the key or file, nothing written.
 add_test(NAME cli_errors
@@ -67,7 +69,7 @@ add_test(NAME cli_errors
 add_test(NAME cli_errors_np2
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli_errors.sh $<TARGET_FILE:inna> ${TINY}
                  ${CMAKE_CURRENT_BINARY_DIR}/cli_errors_np2 ${INNA_MPIRUN} -np 2)
-set_tests_properties(cli_errors cli_errors_np2 PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+set_tests_properties(cli_errors cli_errors_np2 PROPERTIES ENVIRONMENT "${TRAIN_ENV}")
 
 # INNA with gamma_0 > beta overshoots: the run says so at start.
 add_test(NAME warn_lr_above_beta
@@ -86,7 +88,7 @@ add_test(NAME rank_disagreement_detected
          COMMAND sh -c "INNA_TEST_PERTURB=1:3 \"$0\" \"$@\" 2> ${RUNS}/disagree.err; rc=$?; cat ${RUNS}/disagree.err; test $rc -ne 0 && grep -q 'ranks disagree after step 3: .* on rank 1' ${RUNS}/disagree.err && test ! -e ${RUNS}/disagree/model.h5"
                  ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna> ${TINY} --set run.out=${RUNS}/disagree
                  --set train.steps=6 --set run.check_every=1)
-set_tests_properties(rank_disagreement_detected PROPERTIES ENVIRONMENT ${TRAIN_ENV})
+set_tests_properties(rank_disagreement_detected PROPERTIES ENVIRONMENT "${TRAIN_ENV}")
 
 # Divergence: a non-finite loss stops the run with exit status 3, a message
 # naming the step and the hyper-parameters, no model file, and the last good
@@ -102,7 +104,7 @@ add_test(NAME diverged_run_stops
 add_test(NAME resume_kill_signal_fulldisk
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
                  ${RUNS}/resume ${INNA_MPIRUN})
-set_tests_properties(resume_kill_signal_fulldisk PROPERTIES ENVIRONMENT ${TRAIN_ENV} TIMEOUT 600)
+set_tests_properties(resume_kill_signal_fulldisk PROPERTIES ENVIRONMENT "${TRAIN_ENV}" TIMEOUT 600)
 
 # Every test above writes under ${RUNS}: they all start after runs_clean.
 get_property(_train_tests DIRECTORY PROPERTY TESTS)

@@ -85,7 +85,8 @@ static const Key keys[] = {
     { "run", "out", K_STRING, M(out), .def = "runs/default",
       .help = "run folder, relative to the working directory" },
     { "run", "threads", K_INT, M(threads), GE(0), .def = "0",
-      .help = "BLAS threads per rank (0 = leave to the environment)" },
+      .help = "threads per rank: exact = workers on whole chunks, 1 BLAS thread each; "
+              "fast = BLAS threads (0 = leave BLAS to the environment)" },
     { "run", "check_every", K_LONG, M(check_every), GE(0), .def = "100",
       .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
 

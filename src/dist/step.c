@@ -16,6 +16,7 @@
  * reduction = fast: one chunk per rank, float MPI_SUM (order-dependent bits). */
 #include <mpi.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include "trainer.h"
 
@@ -26,8 +27,7 @@ enum { SLOT_LOSS, SLOT_CORRECT };
 
 typedef struct {
     Trainer *t;
-    FixedGrid grid;     /* exact only                                       */
-    int nreq;           /* requests started this step                      */
+    int nreq;           /* requests started this step (master thread only) */
 } Pass;
 
 static int exact(const Trainer *t) { return t->cfg->reduction == REDUCE_EXACT; }
@@ -54,85 +54,126 @@ static void progress(Pass *p)
     if (p->nreq) MPI_Testall(p->nreq, p->t->reqs, &done, MPI_STATUSES_IGNORE);
 }
 
-static void start_metrics(Pass *p) { start_reduce(p, p->t->net.nparams + SLOT_LOSS, NET_METRICS); }
+/* The threads' sums of slots [off, off + count) into worker 0's (= t->acc):
+ * integer additions, so the order of threads does not matter. */
+static void merge_workers(Trainer *t, size_t off, size_t count)
+{
+    for (int j = 1; j < t->nworkers; j++) {
+        const fixed128 *a = t->workers[j].acc + off;
+        fixed128 *acc = t->acc + off;
+        for (size_t i = 0; i < count; i++) acc[i] += a[i];
+    }
+}
 
-static void start_layer(Pass *p, const Layer *l) { start_reduce(p, l->param_off, l->nparams); }
-
-/* Forward of chunk c (positions [p0, p1) of B_k) and its loss. */
-static void chunk_forward(Pass *p, long k, int p0, int p1)
+/* On the rank's last round of chunks, each reduction starts once every thread
+ * has added its part: the threads meet, the master merges and starts it, and
+ * the others go on with the next layer meanwhile.  (An orphaned barrier: this
+ * runs inside the step's parallel region.) */
+static void start_when_merged(Pass *p, size_t off, size_t count)
 {
     Trainer *t = p->t;
-    Net *net = &t->net;
+    if (t->nworkers > 1) {
+#pragma omp barrier
+    }
+    if (omp_get_thread_num() == 0) {
+        if (exact(t)) merge_workers(t, off, count);
+        start_reduce(p, off, count);
+    }
+}
+
+/* Forward of chunk c on worker w and its loss; returns the chunk's size. */
+static int chunk_forward(Pass *p, Worker *w, long k, int c)
+{
+    Trainer *t = p->t;
+    Net *net = w->net;
+    const int p0 = c * t->chunk, p1 = p0 + t->chunk < t->cfg->batch ? p0 + t->chunk : t->cfg->batch;
     const int n = p1 - p0;
-    sampler_batch(&t->sampler, k, p0, p1, t->ids);
-    data_make_batch(&t->train, t->ids, n, &t->tf, t->cfg->seed, sampler_epoch(&t->sampler, k),
-                    t->x, t->labels);
-    const float *in = t->x;
+    const long *ids = t->ids + (p0 - t->first);
+    data_make_batch(&t->train, ids, n, &t->tf, t->cfg->seed, sampler_epoch(&t->sampler, k),
+                    w->x, w->labels);
+    const float *in = w->x;
     for (int i = 0; i < net->nlayers; i++) {
         const double t0 = now();
-        net_layer_forward(net, i, in, n, 1, t->cfg->seed, k, t->ids);
-        if (t->layer_s) t->layer_s[2 * i] += now() - t0;
+        net_layer_forward(net, i, in, n, 1, t->cfg->seed, k, ids);
+        if (t->layer_s && w == t->workers) t->layer_s[2 * i] += now() - t0;
         in = net->layers[i].y;
     }
     long correct = 0;
-    const double loss = softmax_xent(in, t->labels, net->classes, n,
+    const double loss = softmax_xent(in, w->labels, net->classes, n,
                                      1.0f / (float)t->cfg->batch, net->dlogits, &correct);
     if (exact(t)) {
-        t->acc[net->nparams + SLOT_LOSS] += fixed_from_float(&p->grid, (float)loss);
-        t->acc[net->nparams + SLOT_CORRECT] += fixed_from_float(&p->grid, (float)correct);
+        w->acc[t->net.nparams + SLOT_LOSS] += fixed_from_float(&w->grid, (float)loss);
+        w->acc[t->net.nparams + SLOT_CORRECT] += fixed_from_float(&w->grid, (float)correct);
     } else {
         net->metrics[SLOT_LOSS] += (float)loss;
         net->metrics[SLOT_CORRECT] += (float)correct;
     }
+    return n;
 }
 
-/* Backward of the chunk just forwarded.  Each parametric layer's gradient
- * joins the step's sum as soon as it exists; on the rank's last chunk that
- * layer's reduction starts at once. */
-static void chunk_backward(Pass *p, int n, int last)
+/* Backward of the chunk just forwarded on w (n = 0: none, but on the last
+ * round every thread walks the layers to meet the others).  Each parametric
+ * layer's gradient joins the thread's sum as soon as it exists; on the last
+ * round that layer's reduction starts at once. */
+static void chunk_backward(Pass *p, Worker *w, int n, int last)
 {
     Trainer *t = p->t;
-    Net *net = &t->net;
-    if (exact(t)) memset(net->grads, 0, sizeof(float) * net->nparams);
-    const float *dy = net->dlogits;
-    for (int i = net->nlayers - 1; i >= 0 && dy; i--) {
-        const double t0 = now();
-        dy = net_layer_backward(net, i, t->x, dy, n);
-        if (t->layer_s) t->layer_s[2 * i + 1] += now() - t0;
+    Net *net = w->net;
+    if (n && exact(t)) memset(net->grads, 0, sizeof(float) * net->nparams);
+    const float *dy = n ? net->dlogits : NULL;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
         const Layer *l = &net->layers[i];
-        if (l->nparams && exact(t))
-            fixed_add(&p->grid, t->acc + l->param_off, net->grads + l->param_off, l->nparams);
-        if (l->nparams && last) start_layer(p, l);
-        progress(p);
+        if (dy) {
+            const double t0 = now();
+            dy = net_layer_backward(net, i, w->x, dy, n);
+            if (t->layer_s && w == t->workers) t->layer_s[2 * i + 1] += now() - t0;
+            if (l->nparams && exact(t))
+                fixed_add(&w->grid, w->acc + l->param_off, net->grads + l->param_off, l->nparams);
+        }
+        if (l->nparams && last) start_when_merged(p, l->param_off, l->nparams);
+        if (omp_get_thread_num() == 0) progress(p);
     }
 }
 
-/* One attempt at the step's sum on the grid of range exponent T (exact). */
+/* One attempt at the step's sum on the grid of range exponent T (exact).
+ * The rank's chunks are dealt to its threads in rounds: round r gives thread
+ * j chunk chunk_first + r * nworkers + j. */
 static void sum_subgradients(Pass *p, long k, int T)
 {
     Trainer *t = p->t;
     Net *net = &t->net;
-    const int chunk = t->chunk, batch = t->cfg->batch;
+    const int W = t->nworkers, nlocal = t->chunk_last - t->chunk_first;
+    const int rounds = (nlocal + W - 1) / W;
     p->nreq = 0;
-    fixed_grid(&p->grid, T, t->nchunks);
-    if (exact(t)) memset(t->acc, 0, sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
-    else memset(net->grads, 0, sizeof(float) * (net->nparams + NET_METRICS));
-    for (int c = t->chunk_first; c < t->chunk_last; c++) {
-        const int p0 = c * chunk, p1 = p0 + chunk < batch ? p0 + chunk : batch;
-        const int last = c == t->chunk_last - 1;
-        chunk_forward(p, k, p0, p1);
-        if (last) start_metrics(p);
-        chunk_backward(p, p1 - p0, last);
+    for (int j = 0; j < W; j++) {
+        fixed_grid(&t->workers[j].grid, T, t->nchunks);
+        if (exact(t)) memset(t->workers[j].acc, 0, sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
     }
-    if (t->chunk_first == t->chunk_last) {   /* no work here: zeros, same collectives */
-        start_metrics(p);
+    if (!exact(t)) memset(net->grads, 0, sizeof(float) * (net->nparams + NET_METRICS));
+    if (nlocal) sampler_batch(&t->sampler, k, t->first, t->last, t->ids);
+#pragma omp parallel num_threads(W) if (W > 1)
+    {
+        Worker *w = &t->workers[omp_get_thread_num()];
+        for (int r = 0; r < rounds; r++) {
+            const int c = t->chunk_first + r * W + omp_get_thread_num();
+            const int last = r == rounds - 1;
+            const int n = c < t->chunk_last ? chunk_forward(p, w, k, c) : 0;
+            if (last) start_when_merged(p, net->nparams + SLOT_LOSS, NET_METRICS);
+            chunk_backward(p, w, n, last);
+        }
+    }
+    if (nlocal == 0) {   /* no work here: zeros, the same collectives in the same order */
+        start_reduce(p, net->nparams + SLOT_LOSS, NET_METRICS);
         for (int i = net->nlayers - 1; i >= 0; i--)
-            if (net->layers[i].nparams) start_layer(p, &net->layers[i]);
+            if (net->layers[i].nparams) start_reduce(p, net->layers[i].param_off, net->layers[i].nparams);
     }
     if (exact(t)) {   /* overflow and non-finite counts, last, so they are complete */
         fixed128 *flags = t->acc + net->nparams + NET_METRICS;
-        flags[0] = p->grid.overflow;
-        flags[1] = p->grid.nonfinite;
+        flags[0] = flags[1] = 0;
+        for (int j = 0; j < W; j++) {
+            flags[0] += t->workers[j].grid.overflow;
+            flags[1] += t->workers[j].grid.nonfinite;
+        }
         start_reduce(p, net->nparams + NET_METRICS, 2);
     }
 }
@@ -159,7 +200,7 @@ void train_step(Trainer *t, long k, StepStats *st)
     st->nonfinite = 0;
     if (exact(t)) {
         st->nonfinite = t->acc[net->nparams + NET_METRICS + 1] != 0;
-        fixed_to_float(&p.grid, t->acc, net->grads, net->nparams + NET_METRICS);
+        fixed_to_float(&t->workers[0].grid, t->acc, net->grads, net->nparams + NET_METRICS);
     }
     st->loss = net->metrics[SLOT_LOSS] / t->cfg->batch;
     st->accuracy = net->metrics[SLOT_CORRECT] / t->cfg->batch;
@@ -172,27 +213,33 @@ void train_step(Trainer *t, long k, StepStats *st)
 }
 
 /* Mean loss and accuracy over a data set.  The set is cut into chunks of
- * net->max_n samples dealt out to ranks like B_k's; each chunk's loss goes
- * into an integer sum (2^-32 units), so the figures do not depend on the
- * number of ranks either. */
+ * net->max_n samples dealt out to ranks like B_k's, and to the rank's
+ * threads; each chunk's loss goes into an integer sum (2^-32 units), so the
+ * figures do not depend on the number of ranks or threads either. */
 void evaluate(Trainer *t, const Dataset *d, double *loss, double *accuracy)
 {
-    Net *net = &t->net;
-    const long chunk = net->max_n, nchunks = (d->n + chunk - 1) / chunk;
+    const long chunk = t->net.max_n, nchunks = (d->n + chunk - 1) / chunk;
     const long c0 = nchunks * t->rank / t->size, c1 = nchunks * (t->rank + 1) / t->size;
     int64_t sums[3] = {0, 0, 0};  /* loss * 2^32, correct, chunks with a non-finite loss */
+    int64_t loss_units = 0, correct = 0, bad = 0;
+#pragma omp parallel for num_threads(t->nworkers) schedule(static, 1) if (t->nworkers > 1) \
+        reduction(+ : loss_units, correct, bad)
     for (long c = c0; c < c1; c++) {
+        Worker *w = &t->workers[omp_get_thread_num()];
         const long i = c * chunk;
         const int n = (int)(d->n - i < chunk ? d->n - i : chunk);
-        for (int j = 0; j < n; j++) t->ids[j] = i + j;
-        data_make_batch(d, t->ids, n, &t->tf_eval, t->cfg->seed, 0, t->x, t->labels);
-        const float *logits = net_forward(net, t->x, n, 0, t->cfg->seed, 0, t->ids);
-        long correct = 0;
-        const double l = softmax_xent(logits, t->labels, net->classes, n, 0.0f, NULL, &correct);
-        if (isfinite(l) && l < 1e6) sums[0] += llrint(ldexp(l, 32));
-        else sums[2]++;
-        sums[1] += correct;
+        for (int j = 0; j < n; j++) w->ids[j] = i + j;
+        data_make_batch(d, w->ids, n, &t->tf_eval, t->cfg->seed, 0, w->x, w->labels);
+        const float *logits = net_forward(w->net, w->x, n, 0, t->cfg->seed, 0, w->ids);
+        long right = 0;
+        const double l = softmax_xent(logits, w->labels, w->net->classes, n, 0.0f, NULL, &right);
+        if (isfinite(l) && l < 1e6) loss_units += llrint(ldexp(l, 32));
+        else bad++;
+        correct += right;
     }
+    sums[0] = loss_units;
+    sums[1] = correct;
+    sums[2] = bad;
     MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     *loss = sums[2] ? NAN : ldexp((double)sums[0], -32) / (double)d->n;
     *accuracy = (double)sums[1] / (double)d->n;

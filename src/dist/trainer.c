@@ -61,19 +61,59 @@ static void set_transforms(Trainer *t)
     t->tf.crop_pad = c->crop_pad;
 }
 
-static int alloc_run_buffers(Trainer *t)
+static void *alloc_aligned(size_t bytes)
+{
+    const size_t rounded = (bytes + 63) / 64 * 64;   /* aligned_alloc wants a multiple */
+    return aligned_alloc(64, rounded ? rounded : 64);
+}
+
+/* Worker j's buffers; worker 0 computes in the rank's own net. */
+static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
+{
+    const Config *c = t->cfg;
+    Worker *w = &t->workers[j];
+    const size_t in_len = (size_t)c->input.c * c->input.h * c->input.w;
+    w->net = &t->net;
+    if (j > 0) {
+        if (net_build(&w->own, c->layers, c->nlayers, c->input, t->chunk, err, errlen) != 0) return 2;
+        net_share_params(&w->own, t->net.params);
+        w->net = &w->own;
+    }
+    w->x = alloc_aligned(in_len * (size_t)t->chunk * sizeof(float));
+    w->labels = malloc(sizeof(int) * (size_t)t->chunk);
+    w->ids = malloc(sizeof(long) * (size_t)t->chunk);
+    if (c->reduction == REDUCE_EXACT)
+        w->acc = j == 0 ? t->acc : alloc_aligned(sizeof(fixed128) * (t->net.nparams + NET_METRICS + 2));
+    if (!w->x || !w->labels || !w->ids || (c->reduction == REDUCE_EXACT && !w->acc)) {
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+/* exact: run.threads workers, each on whole chunks with one BLAS thread, so
+ * the bits do not depend on the threads either; fast: one worker, and
+ * run.threads BLAS threads. */
+static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
 {
     const Net *net = &t->net;
-    const size_t in_len = (size_t)net->input.c * net->input.h * net->input.w;
-    t->opt_state = calloc((size_t)optim_nstate(&t->cfg->optim) * net->nparams + 1, sizeof(float));
-    t->ids = malloc(sizeof(long) * (size_t)net->max_n);
-    t->labels = malloc(sizeof(int) * (size_t)net->max_n);
-    t->x = aligned_alloc(64, ((in_len * net->max_n * sizeof(float) + 63) / 64) * 64);
+    const Config *c = t->cfg;
+    const int exact = c->reduction == REDUCE_EXACT;
+    t->nworkers = exact && c->threads > 1 ? c->threads : 1;
+    t->opt_state = calloc((size_t)optim_nstate(&c->optim) * net->nparams + 1, sizeof(float));
+    t->ids = malloc(sizeof(long) * (size_t)(t->last - t->first + 1));
     t->reqs = malloc(sizeof(MPI_Request) * (size_t)(net->nlayers + 2));
-    if (t->cfg->reduction == REDUCE_EXACT)
-        t->acc = aligned_alloc(64, ((sizeof(fixed128) * (net->nparams + NET_METRICS + 2) + 63) / 64) * 64);
-    return (t->opt_state && t->ids && t->labels && t->x && t->reqs
-            && (t->acc || t->cfg->reduction != REDUCE_EXACT)) ? 0 : -1;
+    t->workers = calloc((size_t)t->nworkers, sizeof(Worker));
+    if (exact) t->acc = alloc_aligned(sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
+    if (!t->opt_state || !t->ids || !t->reqs || !t->workers || (exact && !t->acc)) {
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
+    for (int j = 0; j < t->nworkers; j++) {
+        int rc = alloc_worker(t, j, err, errlen);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen)
@@ -107,8 +147,9 @@ int trainer_init(Trainer *t, const Config *cfg, int rank, int size, char *err, s
         return 2;
     }
     set_transforms(t);
-    if (alloc_run_buffers(t) != 0
-        || sampler_init(&t->sampler, cfg->sampling, cfg->seed, t->train.n, cfg->batch) != 0) {
+    int rc = alloc_run_buffers(t, err, errlen);
+    if (rc) return rc;
+    if (sampler_init(&t->sampler, cfg->sampling, cfg->seed, t->train.n, cfg->batch) != 0) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
@@ -124,9 +165,18 @@ void trainer_free(Trainer *t)
     net_free(&t->net);
     sampler_free(&t->sampler);
     free(t->opt_state);
+    for (int j = 0; t->workers && j < t->nworkers; j++) {
+        Worker *w = &t->workers[j];
+        if (j > 0) {
+            net_free(&w->own);
+            free(w->acc);
+        }
+        free(w->x);
+        free(w->labels);
+        free(w->ids);
+    }
+    free(t->workers);
     free(t->ids);
-    free(t->labels);
-    free(t->x);
     free(t->acc);
     free(t->reqs);
 }

@@ -98,6 +98,19 @@ int net_build(Net *net, const LayerSpec *specs, int nlayers, Shape input, int ma
     return 0;
 }
 
+void net_share_params(Net *net, float *params)
+{
+    free(net->params);
+    net->params = params;
+    net->params_shared = 1;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
+        if (!l->nparams) continue;
+        l->w = params + l->param_off;
+        l->b = l->w + (l->nparams - (size_t)l->out.c);
+    }
+}
+
 void net_free(Net *net)
 {
     for (int i = 0; net->layers && i < net->nlayers; i++) {
@@ -106,7 +119,7 @@ void net_free(Net *net)
         free(net->layers[i].mask);
     }
     free(net->layers);
-    free(net->params);
+    if (!net->params_shared) free(net->params);
     free(net->grads);
     free(net->dbuf[0]);
     free(net->dbuf[1]);

@@ -133,7 +133,7 @@ static void report_blas(void)
 {
     const char *core = openblas_get_corename();
     const char *forced = getenv("OPENBLAS_CORETYPE");
-    printf("BLAS: OpenBLAS %s kernel, %d thread(s) per rank\n", core, openblas_get_num_threads());
+    printf("BLAS: OpenBLAS %s kernel, %d thread(s) per BLAS call\n", core, openblas_get_num_threads());
     __builtin_cpu_init();
     int avx512 = __builtin_cpu_supports("avx512f");
     int weak = strcasestr(core, "skylakex") == NULL && strcasestr(core, "cooperlake") == NULL
@@ -154,6 +154,8 @@ static void report_start(const Trainer *t)
     printf("reduction: %s\n", c->reduction == REDUCE_EXACT
            ? "exact (128-bit fixed-point sum: the same bits for any ranks and threads)"
            : "fast (float sum: bits depend on the number of ranks)");
+    printf("threads: %d per rank%s\n", t->nworkers, t->nworkers > 1
+           ? ", each computing whole chunks (the bits do not depend on the thread count)" : "");
     report_blas();
     printf("network: %d layers, input %dx%dx%d, %d classes, %zu parameters\n", net->nlayers,
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
@@ -493,7 +495,8 @@ static int open_metrics(RunFiles *f, const Config *cfg, int resumed, char *err, 
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
+    int provided;   /* worker threads compute; only the master thread calls MPI */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     catch_signals();
@@ -548,7 +551,9 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < cfg.nlayers; i++)
         if (cfg.layers[i].type == L_DROPOUT && cfg.layers[i].rate < 0) cfg.layers[i].rate = cfg.dropout;
-    if (cfg.threads > 0) openblas_set_num_threads(cfg.threads);
+    /* exact: run.threads workers with one BLAS thread each; fast: BLAS threads. */
+    if (cfg.threads > 0)
+        openblas_set_num_threads(cfg.reduction == REDUCE_EXACT ? 1 : cfg.threads);
 
     static Trainer t;
     rc = trainer_setup(&t, &cfg, g_rank, g_size, err, sizeof err);
