@@ -22,7 +22,7 @@ typedef struct {
     long check_every;               /* check_every = 100 (steps between rank-agreement checks; 0 = never) */
     /* [dist] */
     Reduction reduction;            /* reduction = exact | fast           */
-    int chunk;                      /* chunk = 8 (samples per unit of work, exact) */
+    int chunk;                      /* chunk = 16 (samples per unit of work, exact) */
     /* [checkpoint] */
     long ckpt_every;                /* every = 500 (steps; 0 = off)       */
     int ckpt_epoch;                 /* epoch = true                       */

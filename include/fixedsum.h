@@ -37,6 +37,8 @@ void fixed_grid(FixedGrid *g, int T, long terms);
 int fixed_t_max(long terms);
 /* acc[i] += x[i] on the grid, for n entries (counts overflow, non-finite). */
 void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
+/* acc[i] = x[i] on the grid (the first term of a sum). */
+void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
 /* One float on the grid (for loss-like scalars). */
 fixed128 fixed_from_float(FixedGrid *g, float x);
 /* out[i] = acc[i] * 2^-F, rounded to float. */

@@ -15,12 +15,13 @@ endif()
 add_test(NAME runs_clean COMMAND ${CMAKE_COMMAND} -E rm -rf ${RUNS})
 set_tests_properties(runs_clean PROPERTIES FIXTURES_SETUP runs_clean)
 
-# The same 6 steps (batch 32 in chunks of 8, dropout on) on 1 to 4 ranks; 3
-# ranks split the 4 chunks unevenly.
+# The same 6 steps (batch 32 in chunks of 4, dropout on) on 1 to 4 ranks; 3
+# ranks split the 8 chunks unevenly.
 foreach(np 1 2 3 4)
   add_test(NAME train_np${np}
            COMMAND ${INNA_MPIRUN} -np ${np} $<TARGET_FILE:inna> ${TINY}
                    --set run.out=${RUNS}/np${np} --set train.steps=6 --set train.batch=32
+                   --set dist.chunk=4
                    --set run.check_every=1)
   set_tests_properties(train_np${np} PROPERTIES FIXTURES_SETUP np${np} ENVIRONMENT "${TRAIN_ENV}")
 endforeach()

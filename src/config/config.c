@@ -92,8 +92,9 @@ static const Key keys[] = {
 
     { "dist", "reduction", K_ENUM, M(reduction), reduction_words, .def = "exact",
       .help = "exact (fixed-point sum: bitwise the same for any ranks/threads) | fast (float sum)" },
-    { "dist", "chunk", K_INT, M(chunk), IN(1, 4096), .def = "8",
-      .help = "exact: samples per chunk of B_k, the unit of work (part of the trajectory's definition)" },
+    { "dist", "chunk", K_INT, M(chunk), IN(1, 4096), .def = "16",
+      .help = "exact: samples per chunk of B_k, the unit of work (part of the trajectory's "
+              "definition; batch/chunk chunks keep that many ranks x threads busy)" },
 
     { "checkpoint", "every", K_LONG, M(ckpt_every), GE(0), .def = "500",
       .help = "write a checkpoint every N steps (0 = only at epoch ends and at the end)" },

@@ -58,6 +58,11 @@ void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) acc[i] += to_fixed(g, x[i]);
 }
 
+void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) acc[i] = to_fixed(g, x[i]);
+}
+
 fixed128 fixed_from_float(FixedGrid *g, float x) { return to_fixed(g, x); }
 
 /* hi * 2^64 + lo in double (two roundings, both deterministic), then scaled

@@ -81,8 +81,10 @@ static void start_when_merged(Pass *p, size_t off, size_t count)
     }
 }
 
-/* Forward of chunk c on worker w and its loss; returns the chunk's size. */
-static int chunk_forward(Pass *p, Worker *w, long k, int c)
+/* Forward of chunk c on worker w and its loss; returns the chunk's size.
+ * first: w's first chunk of the step, which sets w's sum instead of adding
+ * to it (no clearing pass over the 16-byte-per-parameter sum). */
+static int chunk_forward(Pass *p, Worker *w, long k, int c, int first)
 {
     Trainer *t = p->t;
     Net *net = w->net;
@@ -102,8 +104,10 @@ static int chunk_forward(Pass *p, Worker *w, long k, int c)
     const double loss = softmax_xent(in, w->labels, net->classes, n,
                                      1.0f / (float)t->cfg->batch, net->dlogits, &correct);
     if (exact(t)) {
-        w->acc[t->net.nparams + SLOT_LOSS] += fixed_from_float(&w->grid, (float)loss);
-        w->acc[t->net.nparams + SLOT_CORRECT] += fixed_from_float(&w->grid, (float)correct);
+        fixed128 *m = w->acc + t->net.nparams;
+        if (first) m[SLOT_LOSS] = m[SLOT_CORRECT] = 0;
+        m[SLOT_LOSS] += fixed_from_float(&w->grid, (float)loss);
+        m[SLOT_CORRECT] += fixed_from_float(&w->grid, (float)correct);
     } else {
         net->metrics[SLOT_LOSS] += (float)loss;
         net->metrics[SLOT_CORRECT] += (float)correct;
@@ -115,7 +119,7 @@ static int chunk_forward(Pass *p, Worker *w, long k, int c)
  * round every thread walks the layers to meet the others).  Each parametric
  * layer's gradient joins the thread's sum as soon as it exists; on the last
  * round that layer's reduction starts at once. */
-static void chunk_backward(Pass *p, Worker *w, int n, int last)
+static void chunk_backward(Pass *p, Worker *w, int n, int first, int last)
 {
     Trainer *t = p->t;
     Net *net = w->net;
@@ -128,7 +132,8 @@ static void chunk_backward(Pass *p, Worker *w, int n, int last)
             dy = net_layer_backward(net, i, w->x, dy, n);
             if (t->layer_s && w == t->workers) t->layer_s[2 * i + 1] += now() - t0;
             if (l->nparams && exact(t))
-                fixed_add(&w->grid, w->acc + l->param_off, net->grads + l->param_off, l->nparams);
+                (first ? fixed_set : fixed_add)(&w->grid, w->acc + l->param_off,
+                                                net->grads + l->param_off, l->nparams);
         }
         if (l->nparams && last) start_when_merged(p, l->param_off, l->nparams);
         if (omp_get_thread_num() == 0) progress(p);
@@ -145,9 +150,10 @@ static void sum_subgradients(Pass *p, long k, int T)
     const int W = t->nworkers, nlocal = t->chunk_last - t->chunk_first;
     const int rounds = (nlocal + W - 1) / W;
     p->nreq = 0;
-    for (int j = 0; j < W; j++) {
+    for (int j = 0; j < W; j++) {   /* a thread without a chunk contributes zeros */
         fixed_grid(&t->workers[j].grid, T, t->nchunks);
-        if (exact(t)) memset(t->workers[j].acc, 0, sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
+        if (exact(t) && j >= nlocal)
+            memset(t->workers[j].acc, 0, sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
     }
     if (!exact(t)) memset(net->grads, 0, sizeof(float) * (net->nparams + NET_METRICS));
     if (nlocal) sampler_batch(&t->sampler, k, t->first, t->last, t->ids);
@@ -157,9 +163,9 @@ static void sum_subgradients(Pass *p, long k, int T)
         for (int r = 0; r < rounds; r++) {
             const int c = t->chunk_first + r * W + omp_get_thread_num();
             const int last = r == rounds - 1;
-            const int n = c < t->chunk_last ? chunk_forward(p, w, k, c) : 0;
+            const int n = c < t->chunk_last ? chunk_forward(p, w, k, c, r == 0) : 0;
             if (last) start_when_merged(p, net->nparams + SLOT_LOSS, NET_METRICS);
-            chunk_backward(p, w, n, last);
+            chunk_backward(p, w, n, r == 0, last);
         }
     }
     if (nlocal == 0) {   /* no work here: zeros, the same collectives in the same order */
