@@ -63,9 +63,8 @@ int checkpoint_read_config(const char *path, char **config_ini, char *err, size_
    "x.h5: layer03_conv/weight is [96,160,1,1] but the network has [96,192,1,1]" or
    "x.h5: checksum mismatch in layer01_conv/weight (file corrupt)". */
 int checkpoint_load(const char *path, Net *net, Optimizer *opt, CheckpointMeta *m, char *err, size_t errlen);
-/* checkpoint_load on the file's bytes buf[0, len); name is used in messages only.  With
-   FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION defined the header's CRC is not compared (so that
-   a fuzzer reaches the HDF5 parsing); everything else is checked as usual. */
+/* checkpoint_load on the file's bytes buf[0, len); name is used in messages only (the
+   fuzz harness calls this; to reach the HDF5 parsing it forges the header's CRC). */
 int checkpoint_load_image(const void *buf, size_t len, const char *name, Net *net, Optimizer *opt,
                           CheckpointMeta *m, char *err, size_t errlen);
 #endif

@@ -368,6 +368,13 @@ static void test_errors(void)
     char longset[1200];
     snprintf(longset, sizeof longset, "run.out=%01100d", 0);
     expect_set_error(longset, "run.out", "too long");
+    /* Strings must survive config_to_ini and inih (found by fuzz_config). */
+    expect_set_error("run.out=a ;b", "run.out", "';'");
+    expect_set_error("run.out=x\r", "run.out", "control characters");
+    expect_set_error("run.out=#x", "run.out", "'#'");
+    char deep[300] = "data.dir=/";
+    memset(deep + 10, 'd', 200);
+    expect_set_error(deep, "data.dir", "config line must fit");
     expect_set_error("optim.lr=1.5x", "optim.lr", "'1.5x'");
     expect_set_error("optim.lr=nan", "optim.lr", "number");
     expect_set_error("optim.lr=inf", "optim.lr", "number");

@@ -322,11 +322,30 @@ static int parse_shape(const char *v, Shape *out)
 
 /* Copies into a char[size] field, zero-filling the rest so that two equal
  * Configs are also memcmp-equal. */
+/* The resolved config is stored in every model and checkpoint and read back
+ * on --resume, so a string must survive config_to_ini and inih: no ';' (a
+ * comment to inih), no control characters (inih trims them), no leading '#',
+ * and its "name = value" line within inih's INI_MAX_LINE. */
+static int storable(Source *s, const Key *k, const char *v, size_t n)
+{
+    const size_t line_max = INI_MAX_LINE - 3, line = strlen(k->name) + 3 + n;
+    if (line > line_max)
+        return fail(s, "%s.%s: too long (%zu characters; the config line must fit in %zu)",
+                    k->section, k->name, n, line_max);
+    if (v[0] == '#') return fail(s, "%s.%s: must not start with '#'", k->section, k->name);
+    for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+        if (*c == ';' || *c < 0x20 || *c == 0x7f)
+            return fail(s, "%s.%s: must not contain %s", k->section, k->name,
+                        *c == ';' ? "';' (it starts a comment)" : "control characters");
+    return 0;
+}
+
 static int store_string(Source *s, const Key *k, const char *v)
 {
     size_t n = strlen(v);
     if (n >= k->size)
         return fail(s, "%s.%s: too long (%zu characters, at most %zu)", k->section, k->name, n, k->size - 1);
+    if (storable(s, k, v, n)) return -1;
     memset(field(s->c, k), 0, k->size);
     memcpy(field(s->c, k), v, n);
     return 0;

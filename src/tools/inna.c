@@ -563,14 +563,19 @@ int main(int argc, char **argv)
         rc = EXIT_INPUT;
     if ((rc = agree(rc, err))) return finish(rc);
     RunFiles files = { .config_ini = config_to_ini(&cfg) };
-    if (resume && (rc = load_resume_state(&t, ckpt, &files.start, err, sizeof err)))
-        return finish(rc);
-    rc = open_metrics(&files, &cfg, resume != NULL, err, sizeof err);
-    if ((rc = agree(rc, err))) return finish(rc);
-
-    if (g_rank == 0) report_start(&t);
-    rc = run(&t, &files, progress);
-    if (metrics_close(files.metrics, err, sizeof err) != 0 && rc == 0) rc = 1;
+    if (!files.config_ini) rc = 1;
+    if ((rc = agree(rc, "out of memory")) == 0 && resume)
+        rc = load_resume_state(&t, ckpt, &files.start, err, sizeof err);
+    if (rc == 0) rc = agree(open_metrics(&files, &cfg, resume != NULL, err, sizeof err), err);
+    if (rc == 0) {
+        if (g_rank == 0) report_start(&t);
+        rc = run(&t, &files, progress);
+    }
+    /* Failures so far were reported where they happened; after one, a
+     * failing close adds nothing worth a second line. */
+    char scratch[1024];
+    if (rc) err[0] = '\0';
+    if (metrics_close(files.metrics, rc ? scratch : err, sizeof err) != 0 && rc == 0) rc = 1;
     if (rc == 0 && g_rank == 0 && save_model(&t, files.config_ini, err, sizeof err) != 0) rc = 1;
     if ((rc = agree(rc, err)) == 0 && g_rank == 0) printf("model: %s/model.h5\n", cfg.out);
     free((char *)files.config_ini);
