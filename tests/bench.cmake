@@ -1,0 +1,26 @@
+# inna-bench smoke tests (no timed assertions): the real step on 2 ranks on
+# configs/tiny.ini prints one BENCH record per reduction with img_s > 0 and the
+# share of communication hidden in [0, 1], and a COMPARE record; the allreduce
+# sweep prints ALLREDUCE records.
+set(BENCH_LOG ${CMAKE_CURRENT_BINARY_DIR}/bench_smoke.log)
+add_test(NAME bench_smoke_np2
+         COMMAND sh -c "\"$0\" \"$@\" > ${BENCH_LOG} 2>&1 || { cat ${BENCH_LOG}; exit 1; }
+awk '
+  function val(key,   i, kv) { for (i = 2; i <= NF; i++) { split($i, kv, \"=\"); if (kv[1] == key) return kv[2] } return \"\" }
+  /^BENCH / { n++; r[val(\"reduction\")] = 1
+              if (val(\"np\") != 2 || !(val(\"img_s\") + 0 > 0) || val(\"hidden\") == \"\" ||
+                  val(\"hidden\") + 0 < 0 || val(\"hidden\") + 0 > 1 || !(val(\"step_s\") + 0 > 0) ||
+                  !(val(\"floor_mib\") + 0 > 0)) { print \"bad BENCH line: \" $0; bad = 1 } }
+  /^COMPARE / { c++; if (!(val(\"ratio\") + 0 > 0)) { print \"bad COMPARE line: \" $0; bad = 1 } }
+  END { if (n != 2 || !r[\"exact\"] || !r[\"fast\"] || c != 1) { print \"expected 2 BENCH lines (exact, fast) and 1 COMPARE line, got \" n \" and \" c; bad = 1 }
+        exit bad }' ${BENCH_LOG} || { cat ${BENCH_LOG}; exit 1; }"
+                 ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna-bench> -c ${PROJECT_SOURCE_DIR}/configs/tiny.ini
+                 --steps 2 --warmup 1 --batch 32)
+set_tests_properties(bench_smoke_np2 PROPERTIES ENVIRONMENT OPENBLAS_NUM_THREADS=1)
+
+add_test(NAME bench_allreduce_sweep_np2
+         COMMAND ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna-bench> --allreduce-sweep
+                 --sweep-type fixed128,float --sweep-max 4096)
+set_tests_properties(bench_allreduce_sweep_np2 PROPERTIES
+                     ENVIRONMENT OPENBLAS_NUM_THREADS=1
+                     PASS_REGULAR_EXPRESSION "ALLREDUCE np=2 [^\n]*type=fixed128 bytes=4096 .*ALLREDUCE np=2 [^\n]*type=float bytes=4096 ")
