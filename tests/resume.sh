@@ -49,7 +49,9 @@ wait_for() {
 # 1. 10 steps on 2 ranks, then resume on 3 ranks up to 24.
 "${mpirun[@]}" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/split" \
   --set train.steps=10 --set checkpoint.every=5 > "$work/split1.log" 2>&1 || fail "split run"
-"${mpirun[@]}" -np 3 "$inna" --resume "$work/split" --set train.steps=24 > "$work/split2.log" 2>&1 \
+# (With the config file given again, as launch/train.sh resumes.)
+"${mpirun[@]}" -np 3 "$inna" --resume "$work/split" "$config" "${common[@]}" --set run.out="$work/split" \
+  --set train.steps=24 --set checkpoint.every=5 > "$work/split2.log" 2>&1 \
   || fail "resume on 3 ranks: $(tail -3 "$work/split2.log")"
 ref=$(straight 24)
 got=$(hash_of "$work/split2.log")
