@@ -26,7 +26,7 @@ cmake --build "$INNA_BUILD" -j "$(nproc)"
 # fast_unwind_on_malloc=0: Open MPI and HDF5 have no frame pointers, and
 # lsan.supp names their functions, which only the full unwinder sees.
 reports=$INNA_BUILD/sanitizer
-rm -rf "$reports" && mkdir -p "$reports"
+rm -rf "$reports" "$reports.tool-failures" && mkdir -p "$reports"
 common="log_path=$reports/san:log_exe_name=1"
 export ASAN_OPTIONS="$common:detect_leaks=1:fast_unwind_on_malloc=0:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="$common:print_stacktrace=1:halt_on_error=1"
@@ -37,6 +37,19 @@ export LSAN_OPTIONS="suppressions=$INNA_ROOT/launch/lsan.supp:print_suppressions
 cd "$INNA_BUILD"
 rc=0
 ctest --output-on-failure "$@" || rc=$?
+# LeakSanitizer's own tracer sometimes crashes at exit while OpenMP worker
+# threads sleep ("Tracer caught signal 11 ... LeakSanitizer has encountered a
+# fatal error"): the leak check of that process did not run, which is not a
+# finding in the program.  Such a report is listed and set aside; a report
+# with any sanitizer error in it still fails the run.
+for f in "$reports"/*; do
+  [ -e "$f" ] || continue
+  if grep -q 'LeakSanitizer has encountered a fatal error' "$f" &&
+     ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+    inna_say "leak check did not run (LeakSanitizer tracer crashed): $(basename "$f"), set aside"
+    mkdir -p "$reports.tool-failures" && mv "$f" "$reports.tool-failures/"
+  fi
+done
 if compgen -G "$reports/*" >/dev/null; then
   inna_say "sanitizer reports (full text in $reports/):"
   # Per report: the error and the first frame in our sources (else the
