@@ -447,11 +447,13 @@ def main():
         if any((study, r, "network") in models for r in reductions):
             red0 = "exact" if (study, "exact", "network") in models else reductions[0]
             d = models[(study, red0, "network")].parts(a.max_nodes, batch_of(study, a.max_nodes))
-            ax2.text(0.98, 0.04, "%s, %d nodes on the network, per step:\ncompute %.1f + reduction "
+            ax2.text(0.98, 0.96 if study == "strong" else 0.04,
+                     "%s, %d nodes on the network, per step:\ncompute %.1f + reduction "
                      "arithmetic %.1f\n+ exposed communication %.1f (of %.1f) + update %.1f ms"
                      % (red0, a.max_nodes, 1e3 * d["compute"], 1e3 * d["arith"],
                         1e3 * d["exposed"], 1e3 * d["xfer"], 1e3 * d["update"]),
-                     transform=ax2.transAxes, ha="right", va="bottom", fontsize=7,
+                     transform=ax2.transAxes, ha="right",
+                     va="top" if study == "strong" else "bottom", fontsize=7,
                      bbox=dict(boxstyle="round", fc="white", ec="0.7"))
         fig.suptitle("%s: %s (model: compute from np=1, allreduce alpha-beta fit, measured overlap)"
                      % (name, what), fontsize=10)
