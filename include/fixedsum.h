@@ -11,7 +11,8 @@
  *
  * A float whose magnitude could make the sum of `terms` chunk values reach
  * 2^T is counted as an overflow; the caller then redoes the step on the
- * widest grid (T = FIXED_T_MAX), where no finite float can overflow. */
+ * widest grid (T = FIXED_T_MAX), where only values beyond ~1e36 do not fit
+ * (and count as non-finite: the run has diverged). */
 #ifndef INNA_FIXEDSUM_H
 #define INNA_FIXEDSUM_H
 #include <mpi.h>
@@ -21,6 +22,10 @@ typedef __int128 fixed128;
 
 enum {
     FIXED_T_DEFAULT = 32,   /* |sum| < 2^32: gradients of a sane step      */
+    /* int128 holds |sum| < 2^127, so the widest grid is T = 126; a float
+     * that does not fit even there (>= 2^(126 - guard), about 1e36) is not
+     * a gradient of a run that still converges: it counts as non-finite. */
+    FIXED_T_MAX = 126,
 };
 
 typedef struct {
@@ -33,8 +38,6 @@ typedef struct {
 
 /* The grid for range exponent T and up to `terms` added values. */
 void fixed_grid(FixedGrid *g, int T, long terms);
-/* The widest grid: no finite float overflows with `terms` values. */
-int fixed_t_max(long terms);
 /* acc[i] += x[i] on the grid, for n entries (counts overflow, non-finite). */
 void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
 /* acc[i] = x[i] on the grid (the first term of a sum). */

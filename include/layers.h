@@ -33,6 +33,10 @@ typedef struct Layer {
     int dropout_active; /* dropout: the last forward dropped (train mode)  */
 } Layer;
 
+/* conv.c cuts the summed dimension K of every GEMM into blocks of at most
+ * this many (see there why); inna-bench times the GEMMs the same way. */
+enum { GEMM_K_BLOCK = 256 };
+
 /* Scratch shared by all layers (im2col columns), sized at start-up. */
 typedef struct {
     float *col;

@@ -59,7 +59,9 @@ int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, char *err, 
 int trainer_init(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen);
 void trainer_free(Trainer *t);
 long trainer_total_steps(const Trainer *t);
-/* One step k: local subgradients, one MPI_Allreduce, the same update everywhere. */
+/* One step k: the rank's chunks forward and backward, one non-blocking
+ * allreduce per parametric layer (exact: of 128-bit fixed-point sums), the
+ * same update everywhere. */
 void train_step(Trainer *t, long k, StepStats *st);
 /* Mean loss and accuracy over a data set, split across ranks and reduced. */
 void evaluate(Trainer *t, const Dataset *d, double *loss, double *accuracy);

@@ -60,12 +60,17 @@ got=$(hash_of "$work/split2.log")
 
 # A long run to interrupt: checkpoints every 200 steps; budget far away.
 long=(--set train.steps=1000000 --set checkpoint.every=200 --set checkpoint.epoch=false)
+# start_long NAME [mpirun options]: that run in the background into $work/NAME; pid=its mpirun.
+start_long() {
+  local name=$1; shift
+  "${mpirun[@]}" "$@" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/$name" "${long[@]}" \
+    > "$work/$name.log" 2>&1 &
+  pid=$!
+}
 
 # 2. SIGTERM to mpirun.  Open MPI passes it on to the ranks after
 #    odls_base_sigkill_timeout seconds and kills them as long after that.
-"${mpirun[@]}" --mca odls_base_sigkill_timeout 5 -np 2 "$inna" "$config" "${common[@]}" \
-  --set run.out="$work/term" "${long[@]}" > "$work/term.log" 2>&1 &
-pid=$!
+start_long term --mca odls_base_sigkill_timeout 5
 if wait_for "$work/term/ckpt-000000200.h5" $pid; then
   kill -TERM $pid
   wait $pid
@@ -90,9 +95,7 @@ fi
 
 # 2b. SIGUSR1 (forwarded by mpirun at once; what the SLURM script sends):
 #     the same stop, and mpirun passes on the ranks' status 5.
-"${mpirun[@]}" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/usr1" "${long[@]}" \
-  > "$work/usr1.log" 2>&1 &
-pid=$!
+start_long usr1
 if wait_for "$work/usr1/ckpt-000000200.h5" $pid; then
   kill -USR1 $pid
   wait $pid
@@ -106,9 +109,7 @@ else
 fi
 
 # 3. SIGKILL one rank once a checkpoint exists.
-"${mpirun[@]}" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/kill" "${long[@]}" \
-  > "$work/kill.log" 2>&1 &
-pid=$!
+start_long kill
 if wait_for "$work/kill/ckpt-000000400.h5" $pid; then
   victim=$(pgrep -P $pid -f "$work/kill" | tail -1)
   kill -KILL "$victim"

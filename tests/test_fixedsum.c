@@ -89,7 +89,7 @@ static void check_overflow_and_nonfinite(void)
     fixed_add(&g, acc, big, 4);
     CHECK(g.overflow == 1);
     CHECK(g.nonfinite == 2);
-    fixed_grid(&g, fixed_t_max(8), 8);             /* the widest grid holds it */
+    fixed_grid(&g, FIXED_T_MAX, 8);             /* the widest grid holds it */
     memset(acc, 0, sizeof acc);
     fixed_add(&g, acc, big, 2);
     float out[2];

@@ -23,11 +23,6 @@ void fixed_grid(FixedGrid *g, int T, long terms)
     g->nonfinite = 0;
 }
 
-/* int128 holds |sum| < 2^127, so the grid tops out at T = 126; a float that
- * does not fit even there (>= 2^(126 - guard), about 1e36) is not a gradient
- * of a run that is still converging, and counts as non-finite. */
-int fixed_t_max(long terms) { (void)terms; return 126; }
-
 static inline fixed128 to_fixed(FixedGrid *g, float x)
 {
     uint32_t u;
@@ -37,7 +32,7 @@ static inline fixed128 to_fixed(FixedGrid *g, float x)
     if ((u << 1) == 0) return 0;               /* +0 and -0: most ReLU-killed entries */
     if (e == 0xff) { g->nonfinite++; return 0; }
     if (e - 126 > g->T - g->guard) {           /* |x| may reach 2^(T - guard) */
-        if (g->T >= 126) g->nonfinite++; else g->overflow++;
+        if (g->T >= FIXED_T_MAX) g->nonfinite++; else g->overflow++;
         return 0;
     }
     /* |x| = m * 2^(e' - 150) with e' = max(e, 1) (subnormals have e = 0). */

@@ -189,7 +189,7 @@ void train_step(Trainer *t, long k, StepStats *st)
     Net *net = &t->net;
     Pass p = { .t = t };
     double compute = 0, wait = 0;
-    for (int T = FIXED_T_DEFAULT;; T = fixed_t_max(t->nchunks)) {
+    for (int T = FIXED_T_DEFAULT;; T = FIXED_T_MAX) {
         const double t0 = now();
         sum_subgradients(&p, k, T);
         const double t1 = now();
@@ -199,7 +199,7 @@ void train_step(Trainer *t, long k, StepStats *st)
         wait += t2 - t1;
         /* A gradient too large for this grid: every rank sees the same
          * count, so every rank redoes the step on the widest grid. */
-        if (!exact(t) || t->acc[net->nparams + NET_METRICS] == 0 || T >= fixed_t_max(t->nchunks))
+        if (!exact(t) || t->acc[net->nparams + NET_METRICS] == 0 || T >= FIXED_T_MAX)
             break;
     }
     const double t2 = now();

@@ -13,7 +13,6 @@
  * differently: the bits would depend on the BLAS thread count.  Within one
  * block each C element is one pass over k whatever the threads, so we cut K
  * ourselves (C += A_kb B_kb) and the result is the same for any threads. */
-enum { GEMM_K_BLOCK = 256 };
 
 /* C = A B + beta C (row-major, op() by ta/tb), K cut into GEMM_K_BLOCK blocks. */
 static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,

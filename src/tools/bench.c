@@ -52,7 +52,6 @@
 #define MAX_ROUNDS 16
 #define MAX_GEMMS (3 * CONFIG_MAX_LAYERS)
 #define GEMM_TARGET_FLOP 2e10   /* per rank and reference: ~0.1-0.4 s here */
-#define GEMM_K_BLOCK 256        /* as src/layers/conv.c cuts K (keep in step with it) */
 #define RNG_BENCH 0x62656e6368ULL /* stream of the synthetic pixels and labels */
 #define SYNTH_MAX 4096          /* synthetic training samples at most (more: epochs wrap) */
 #define MIB (1024.0 * 1024.0)
