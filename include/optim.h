@@ -11,6 +11,7 @@ typedef struct {
     OptimKind kind;
     double lr;          /* gamma_0                                          */
     double q;           /* gamma_k = gamma_0 (k+1)^-q                        */
+    long warmup;        /* times min(1, (k+1)/warmup) for k < warmup; 0 = none */
     double weight_decay;/* adds wd * theta to the gradient (not to psi)      */
     double alpha, beta; /* INNA                                             */
     Psi0Kind psi0;      /* INNA: paper psi_0 = (1-ab)th0 - (b^2-b) v0, or zero velocity */

@@ -394,6 +394,8 @@ static void test_errors(void)
     expect_set_error("optim.lr=0", "optim.lr", "must be > 0");
     expect_set_error("optim.q=1.5", "optim.q", "[0, 1]");
     expect_set_error("optim.q=-0.1", "optim.q", "[0, 1]");
+    expect_set_error("optim.warmup=-5", "optim.warmup", ">= 0");
+    expect_set_error("optim.warmup=0.5", "optim.warmup", "integer");
     expect_set_error("optim.momentum=1", "optim.momentum", "[0, 1)");
     expect_set_error("optim.eps=0", "optim.eps", "> 0");
     expect_set_error("train.batch=0", "train.batch", "must be >= 1");

@@ -266,6 +266,8 @@ static void test_layer_gradients(void)
         {"conv 4 k1 (GEMM)", conv_spec(4, 1, 1, 0), s375, 2, IN_UNIFORM, hl, 1e-4, 1e-4, 0},
         {"conv 2 k1 s2",     conv_spec(2, 1, 2, 0), s375, 2, IN_UNIFORM, hl, 1e-4, 1e-4, 0},
         {"conv 3 k3 s1 p0",  conv_spec(3, 3, 1, 0), s275, 3, IN_UNIFORM, hl, 1e-4, 1e-4, 0},
+        /* stride 3 with pad 2: windows whose left, right or both ends are padding */
+        {"conv 2 k4 s3 p2",  conv_spec(2, 4, 3, 2), s275, 2, IN_UNIFORM, hl, 1e-4, 1e-4, 0},
         {"relu",             plain_spec(L_RELU),    s375, 2, IN_AWAY_FROM_ZERO, hk, 1e-5, 1e-5, 0},
         {"maxpool 3/2/1",    pool_spec(L_MAXPOOL, 3, 2, 1), s275, 3, IN_DISTINCT, hk, 1e-5, 1e-5, 0},
         {"maxpool 2/2/0",    pool_spec(L_MAXPOOL, 2, 2, 0), s275, 2, IN_DISTINCT, hk, 1e-5, 1e-5, 0},

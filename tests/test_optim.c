@@ -220,6 +220,16 @@ static void test_step_size(void)
     CHECK_CLOSE(optim_step_size(&c, 15), 0.05, 1e-15);       /* 0.1 * 16^-1/4 */
     c.q = 1;
     CHECK_CLOSE(optim_step_size(&c, 9), 0.01, 1e-15);        /* 0.1 / 10 */
+    /* Linear warm-up over 4 steps: gamma_k times (k+1)/4 while k + 1 < 4. */
+    c.q = 0;
+    c.warmup = 4;
+    CHECK_CLOSE(optim_step_size(&c, 0), 0.025, 1e-15);
+    CHECK_CLOSE(optim_step_size(&c, 2), 0.075, 1e-15);
+    CHECK_CLOSE(optim_step_size(&c, 3), 0.1, 1e-15);
+    CHECK_CLOSE(optim_step_size(&c, 50), 0.1, 1e-15);
+    c.q = 0.5;
+    CHECK_CLOSE(optim_step_size(&c, 1), 0.1 / sqrt(2.0) * 0.5, 1e-15);  /* 0.1 * 2^-1/2 * 2/4 */
+    CHECK_CLOSE(optim_step_size(&c, 8), 0.1 / 3, 1e-15);               /* past the warm-up */
 }
 
 static void test_init(void)

@@ -120,6 +120,8 @@ static const Key keys[] = {
       .help = "initial step size gamma_0" },
     { "optim", "q", K_DOUBLE, M(optim.q), IN(0, 1), .def = "0",
       .help = "step-size decay: gamma_k = lr (k+1)^-q" },
+    { "optim", "warmup", K_LONG, M(optim.warmup), GE(0), .def = "0",
+      .help = "linear warm-up: gamma_k times (k+1)/warmup for the first steps (0 = none, the paper's schedule)" },
     { "optim", "weight_decay", K_DOUBLE, M(optim.weight_decay), GE(0), .def = "0",
       .help = "L2 weight decay, added to the gradient" },
     { "optim", "alpha", K_DOUBLE, M(optim.alpha), GE(0), .def = "0.5",

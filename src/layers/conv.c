@@ -37,6 +37,17 @@ size_t layer_col_len(const Layer *l, int n)
     return (size_t)l->in.c * l->spec.size * l->spec.size * (size_t)n * l->out.h * l->out.w;
 }
 
+/* The output columns ox whose input column ix = ox*s - p + kj lies inside
+ * [0, W): [*lo, *hi).  Outside them im2col writes zeros and col2im adds
+ * nothing, so the inner loops below run without a bounds test. */
+static void valid_cols(int OW, int W, int s, int p, int kj, int *lo, int *hi)
+{
+    int a = p - kj > 0 ? (p - kj + s - 1) / s : 0;    /* first ox with ix >= 0 */
+    int b = W - 1 + p - kj >= 0 ? (W - 1 + p - kj) / s + 1 : 0;  /* past the last ix < W */
+    *lo = a < OW ? a : OW;
+    *hi = b < *lo ? *lo : b < OW ? b : OW;
+}
+
 /* col[(c,ki,kj)][(i,oy,ox)] = x[c][i][oy*s - p + ki][ox*s - p + kj], 0 outside. */
 static void im2col(const Layer *l, const float *x, int n, float *col)
 {
@@ -47,20 +58,24 @@ static void im2col(const Layer *l, const float *x, int n, float *col)
         for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++) {
                 float *dst = col + ((size_t)(c * k + ki) * k + kj) * rowlen;
+                int lo, hi;
+                valid_cols(OW, W, s, p, kj, &lo, &hi);
                 for (int i = 0; i < n; i++) {
                     const float *plane = x + ((size_t)c * n + i) * H * W;
-                    for (int oy = 0; oy < OH; oy++) {
-                        int iy = oy * s - p + ki;
+                    for (int oy = 0; oy < OH; oy++, dst += OW) {
+                        const int iy = oy * s - p + ki;
                         if (iy < 0 || iy >= H) {
                             memset(dst, 0, sizeof(float) * OW);
-                            dst += OW;
                             continue;
                         }
-                        const float *row = plane + (size_t)iy * W;
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ox * s - p + kj;
-                            *dst++ = (ix >= 0 && ix < W) ? row[ix] : 0.0f;
-                        }
+                        for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                        for (int ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
+                        if (lo == hi) continue;
+                        const float *src = plane + (size_t)iy * W + (lo * s - p + kj);
+                        if (s == 1)
+                            memcpy(dst + lo, src, sizeof(float) * (size_t)(hi - lo));
+                        else
+                            for (int ox = lo; ox < hi; ox++) dst[ox] = src[(ox - lo) * s];
                     }
                 }
             }
@@ -76,17 +91,15 @@ static void col2im(const Layer *l, const float *col, int n, float *dx)
         for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++) {
                 const float *src = col + ((size_t)(c * k + ki) * k + kj) * (size_t)n * OH * OW;
+                int lo, hi;
+                valid_cols(OW, W, s, p, kj, &lo, &hi);
                 for (int i = 0; i < n; i++) {
                     float *plane = dx + ((size_t)c * n + i) * H * W;
-                    for (int oy = 0; oy < OH; oy++) {
-                        int iy = oy * s - p + ki;
-                        if (iy < 0 || iy >= H) { src += OW; continue; }
-                        float *row = plane + (size_t)iy * W;
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ox * s - p + kj;
-                            if (ix >= 0 && ix < W) row[ix] += src[ox];
-                        }
-                        src += OW;
+                    for (int oy = 0; oy < OH; oy++, src += OW) {
+                        const int iy = oy * s - p + ki;
+                        if (iy < 0 || iy >= H || lo == hi) continue;
+                        float *dst = plane + (size_t)iy * W + (lo * s - p + kj);
+                        for (int ox = lo; ox < hi; ox++) dst[(ox - lo) * s] += src[ox];
                     }
                 }
             }

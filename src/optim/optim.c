@@ -29,11 +29,16 @@ void optim_init(Optimizer *o, const OptimConfig *c, size_t n, float *state)
         memset(state, 0, (size_t)o->nstate * n * sizeof *state);
 }
 
-/* gamma_k = gamma_0 * (k + 1)^(-q),  k = 0, 1, ... */
+/* gamma_k = gamma_0 * (k + 1)^(-q),  k = 0, 1, ...  (the paper's schedule),
+ * times (k + 1) / warmup during an optional linear warm-up: the first steps of
+ * a freshly initialised NiN have the largest gradients, and a step size that
+ * is safe later can push a class's last ReLU below zero for every input then
+ * (that class is dead for good: its logit stays 0). */
 double optim_step_size(const OptimConfig *c, long k)
 {
-    if (c->q == 0.0) return c->lr;
-    return c->lr * pow((double)k + 1.0, -c->q);
+    double gamma = c->q == 0.0 ? c->lr : c->lr * pow((double)k + 1.0, -c->q);
+    if (k + 1 < c->warmup) gamma *= (double)(k + 1) / (double)c->warmup;
+    return gamma;
 }
 
 void optim_step(Optimizer *o, float *theta, const float *v, long k)

@@ -164,6 +164,7 @@ static void report_start(const Trainer *t)
     static const char *names[] = {"inna", "sgd", "adam", "adagrad"};
     const OptimConfig *o = &c->optim;
     printf("optimizer: %s, gamma_k = %g (k+1)^-%g", names[o->kind], o->lr, o->q);
+    if (o->warmup > 0) printf(" x min(1, (k+1)/%ld)", o->warmup);
     if (o->kind == OPT_INNA)
         printf(", alpha %g, beta %g, psi0 %s", o->alpha, o->beta, o->psi0 == PSI0_PAPER ? "paper" : "zero");
     printf("\n");
