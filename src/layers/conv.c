@@ -99,10 +99,29 @@ static void col2im(const Layer *l, const float *col, int n, float *dx)
                         const int iy = oy * s - p + ki;
                         if (iy < 0 || iy >= H || lo == hi) continue;
                         float *dst = plane + (size_t)iy * W + (lo * s - p + kj);
-                        for (int ox = lo; ox < hi; ox++) dst[(ox - lo) * s] += src[ox];
+                        if (s == 1)   /* contiguous: the loop vectorises */
+                            for (int ox = lo; ox < hi; ox++) dst[ox - lo] += src[ox];
+                        else
+                            for (int ox = lo; ox < hi; ox++) dst[(ox - lo) * s] += src[ox];
                     }
                 }
             }
+}
+
+/* sum_j x[j] in a fixed order that vectorises: lane r of 8 partial sums
+ * takes j = r (mod 8), then the lanes are added pairwise.  (One running sum
+ * would be a chain of dependent additions, 4x slower; the order is written
+ * out, so the bits do not depend on the compiler or the CPU.) */
+static float row_sum(const float *x, int n)
+{
+    float lane[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int r = 0; r < 8; r++) lane[r] += x[j + r];
+    for (int r = 0; j < n; j++, r++) lane[r] += x[j];
+    for (int w = 4; w >= 1; w /= 2)
+        for (int r = 0; r < w; r++) lane[r] += lane[r + w];
+    return lane[0];
 }
 
 void conv_forward(Layer *l, const float *x, int n, Workspace *ws)
@@ -132,12 +151,7 @@ void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, 
         col = ws->col;
     }
     gemm(CblasNoTrans, CblasTrans, M, K, N, dy, N, col, N, 1.0f, l->dw, K);
-    for (int o = 0; o < M; o++) {
-        const float *row = dy + (size_t)o * N;
-        float sum = 0.0f;
-        for (int j = 0; j < N; j++) sum += row[j];
-        l->db[o] += sum;
-    }
+    for (int o = 0; o < M; o++) l->db[o] += row_sum(dy + (size_t)o * N, N);
     if (!dx) return;
     if (is_pointwise(l)) {
         gemm(CblasTrans, CblasNoTrans, K, N, M, l->w, K, dy, N, 0.0f, dx, N);
