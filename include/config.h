@@ -66,6 +66,8 @@ int config_load_text(Config *c, const char *text, const char *name, char *err, s
 int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
                         size_t errlen);
 int config_validate(const Config *c, char *err, size_t errlen);
+/* Dropout layers without a rate of their own take net.dropout. */
+void config_resolve_dropout(Config *c);
 /* The resolved configuration as INI text that config_load_file reads back
  * to the same Config.  Returns a malloc'd string. */
 char *config_to_ini(const Config *c);

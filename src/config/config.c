@@ -761,6 +761,12 @@ int config_set(Config *c, const char *assignment, char *err, size_t errlen)
     return set_named(&s, sec, slen, name, nlen, val);
 }
 
+void config_resolve_dropout(Config *c)
+{
+    for (int i = 0; i < c->nlayers; i++)
+        if (c->layers[i].type == L_DROPOUT && c->layers[i].rate < 0) c->layers[i].rate = c->dropout;
+}
+
 int config_validate(const Config *c, char *err, size_t errlen)
 {
     const char *fmt = format_words[c->format];

@@ -50,6 +50,8 @@
 #define MAX_LIST 16
 #define MAX_SETS 64
 #define MAX_ROUNDS 16
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 #define MAX_GEMMS (3 * CONFIG_MAX_LAYERS)
 #define GEMM_TARGET_FLOP 2e10   /* per rank and reference: ~0.1-0.4 s here */
 #define RNG_BENCH 0x62656e6368ULL /* stream of the synthetic pixels and labels */
@@ -202,6 +204,15 @@ static int parse_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* A numeric option: parse_long, or err "OPT: 'ARG' is not WHAT". */
+static int long_option(const char *opt, const char *arg, long lo, long hi, const char *what,
+                       long *out, char *err, size_t errlen)
+{
+    if (parse_long(arg, lo, hi, out) == 0) return 0;
+    snprintf(err, errlen, "%s: '%s' is not %s", opt, arg, what);
+    return -1;
+}
+
 static int add_batches(Options *o, const char *list, char *err, size_t errlen)
 {
     char buf[256], *save = NULL;
@@ -303,25 +314,19 @@ static int parse_one(Options *o, int opt, const char *arg, char *err, size_t err
         o->sets[o->nsets++] = arg;
         return 0;
     case 's':
-        if (parse_long(arg, 1, 1000000, &o->steps) == 0) return 0;
-        snprintf(err, errlen, "--steps: '%s' is not a step count (an integer >= 1)", arg);
-        return -1;
+        return long_option("--steps", arg, 1, 1000000, "a step count (an integer >= 1)",
+                           &o->steps, err, errlen);
     case 'w':
-        if (parse_long(arg, 0, 1000000, &o->warmup) == 0) return 0;
-        snprintf(err, errlen, "--warmup: '%s' is not a step count (an integer >= 0)", arg);
-        return -1;
+        return long_option("--warmup", arg, 0, 1000000, "a step count (an integer >= 0)",
+                           &o->warmup, err, errlen);
     case OPT_ROUNDS:
-        if (parse_long(arg, 1, MAX_ROUNDS, &o->rounds) == 0) return 0;
-        snprintf(err, errlen, "--rounds: '%s' is not a count from 1 to %d", arg, MAX_ROUNDS);
-        return -1;
+        return long_option("--rounds", arg, 1, MAX_ROUNDS, "a count from 1 to " STRINGIFY(MAX_ROUNDS),
+                           &o->rounds, err, errlen);
     case OPT_REPS:
-        if (parse_long(arg, 1, 1000, &o->reps) == 0) return 0;
-        snprintf(err, errlen, "--reps: '%s' is not a count from 1 to 1000", arg);
-        return -1;
+        return long_option("--reps", arg, 1, 1000, "a count from 1 to 1000", &o->reps, err, errlen);
     case 't':
-        if (parse_long(arg, 0, 1024, &o->threads) == 0) return 0;
-        snprintf(err, errlen, "--threads: '%s' is not a thread count from 0 to 1024", arg);
-        return -1;
+        return long_option("--threads", arg, 0, 1024, "a thread count from 0 to 1024", &o->threads,
+                           err, errlen);
     case OPT_SWEEP:
         o->sweep = 1;
         return 0;
@@ -329,9 +334,8 @@ static int parse_one(Options *o, int opt, const char *arg, char *err, size_t err
         return parse_words("--sweep-type", arg, sweep_names, SWEEP_NTYPES, o->sweep_types,
                            &o->nsweep_types, err, errlen);
     case OPT_SWEEP_MAX:
-        if (parse_long(arg, 16, 1L << 30, &o->sweep_max) == 0) return 0;
-        snprintf(err, errlen, "--sweep-max: '%s' is not a byte count from 16 to 2^30", arg);
-        return -1;
+        return long_option("--sweep-max", arg, 16, 1L << 30, "a byte count from 16 to 2^30",
+                           &o->sweep_max, err, errlen);
     default:
         snprintf(err, errlen, "unknown option");
         return -1;
@@ -512,8 +516,7 @@ static int load_config(Config *c, const char *path, int batch, int reduction, co
     c->reduction = (Reduction)reduction;
     if (o->threads >= 0) c->threads = (int)o->threads;
     if (config_validate(c, err, errlen) != 0) return -1;
-    for (int i = 0; i < c->nlayers; i++)
-        if (c->layers[i].type == L_DROPOUT && c->layers[i].rate < 0) c->layers[i].rate = c->dropout;
+    config_resolve_dropout(c);
     return 0;
 }
 

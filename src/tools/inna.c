@@ -440,13 +440,6 @@ static int read_resume_config(const char *path, char *ckpt, size_t clen, char **
     return 0;
 }
 
-/* Dropout layers without a rate of their own take net.dropout. */
-static void resolve_dropout(Config *c)
-{
-    for (int i = 0; i < c->nlayers; i++)
-        if (c->layers[i].type == L_DROPOUT && c->layers[i].rate < 0) c->layers[i].rate = c->dropout;
-}
-
 /* The resumed run's config: the stored one, or CONFIG if given, then --set;
  * refused if it changes more than the budget, logging or paths.  Without a
  * run.out of its own the run continues in the checkpoint's folder. */
@@ -475,7 +468,7 @@ static int resume_config(Config *cfg, const char *ckpt, const char *text, const 
         else snprintf(cfg->out, sizeof cfg->out, ".");
     }
     if (config_validate(cfg, err, errlen) != 0) return EXIT_INPUT;
-    resolve_dropout(cfg);   /* as the stored config was */
+    config_resolve_dropout(cfg);   /* as the stored config was */
     return config_resume_check(&saved, cfg, ckpt, err, errlen) != 0 ? EXIT_INPUT : 0;
 }
 
@@ -558,7 +551,7 @@ int main(int argc, char **argv)
         for (int i = 0; !rc && i < nsets; i++)
             if (config_set(&cfg, sets[i], err, sizeof err) != 0) rc = EXIT_INPUT;
         if (!rc && config_validate(&cfg, err, sizeof err) != 0) rc = EXIT_INPUT;
-        resolve_dropout(&cfg);
+        config_resolve_dropout(&cfg);
     }
     free(stored);
     if ((rc = agree(rc, err))) return finish(rc);
