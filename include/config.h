@@ -18,8 +18,9 @@ typedef struct {
     /* [run] */
     uint64_t seed;                  /* seed = 1                           */
     char out[CONFIG_PATH_MAX];      /* out = runs/default (run folder)    */
-    int threads;                    /* threads = 0 (BLAS threads per rank; 0 = leave to the environment) */
+    int threads;                    /* threads = auto (0): workers (exact) or BLAS threads (fast) per rank */
     long check_every;               /* check_every = 100 (steps between rank-agreement checks; 0 = never) */
+    double log_every;               /* log_every = 60 (seconds between progress lines in a log; 0 = never) */
     /* [dist] */
     Reduction reduction;            /* reduction = exact | fast           */
     int chunk;                      /* chunk = 16 (samples per unit of work, exact) */

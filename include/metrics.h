@@ -34,8 +34,11 @@ typedef struct Metrics Metrics;
  * An existing file that is not a metrics file is refused and left untouched;
  * an existing metrics file with resume_step < 0 is replaced.  capacity = step
  * rows buffered in memory (allocated here, once); the buffer is written when
- * full and at every metrics_flush.  Returns 0, or -1 with *m = NULL and err
- * the one line "<path>: <what failed>: <reason>". */
+ * full and at every metrics_flush.  Returns 0, or with *m = NULL and err the
+ * one line "<path>: <what failed>: <reason>": METRICS_BAD_FILE when the
+ * existing file is not one that can be read (bad input), -1 for any other
+ * failure (memory, writing). */
+#define METRICS_BAD_FILE (-2)
 int metrics_open(Metrics **m, const char *path, long resume_step, int capacity, char *err,
                  size_t errlen);
 /* Buffers r, allocating nothing; when that fills the buffer, writes it as

@@ -25,8 +25,8 @@ layouts=${BENCH_LAYOUTS:-threads ranks oversub}
 mkdir -p results/bench
 out=results/bench/bench-$(date +%Y-%m-%d-%H%M%S).txt
 
-# The layouts of the cores: threads inside one rank (not bound to one core,
-# or its threads would share it), then ranks, then 2x more ranks than cores.
+# The layouts of the cores: threads inside one rank (bound to all the cores),
+# then ranks, then 2x more ranks than cores.
 bench_layouts() {
   local kernel="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}" first=1 layout
   for layout in $layouts; do
@@ -35,15 +35,15 @@ bench_layouts() {
     case $layout in
       threads)
         echo "### 1 rank x $cores thread(s) (run.threads=$cores), $kernel"
-        OPENBLAS_NUM_THREADS=$cores inna_mpirun 1 --bind-to none "$bench" --threads "$cores" "$@" ;;
+        inna_mpirun 1 "$bench" --threads "$cores" "$@" ;;
       ranks)
         [ "$cores" -gt 1 ] || { echo "### $cores core: the ranks layout is the threads layout"; continue; }
         echo "### $cores ranks x 1 thread, $kernel"
-        OPENBLAS_NUM_THREADS=1 inna_mpirun "$cores" "$bench" --threads 1 "$@" ;;
+        inna_mpirun "$cores" "$bench" --threads 1 "$@" ;;
       oversub)
         echo "### $((2 * cores)) ranks x 1 thread on $cores core(s): OVERSUBSCRIBED, the ranks" \
              "time-share the cores (step times measure that, not scaling), $kernel"
-        OPENBLAS_NUM_THREADS=1 inna_mpirun "$((2 * cores))" "$bench" --threads 1 "$@" ;;
+        inna_mpirun "$((2 * cores))" "$bench" --threads 1 "$@" ;;
       *) inna_say "BENCH_LAYOUTS: unknown layout '$layout' (threads, ranks, oversub)"; return 2 ;;
     esac
   done

@@ -6,23 +6,26 @@ INNA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INNA_BUILD=${INNA_BUILD:-$INNA_ROOT/build}
 INNA_PACKAGES="cmake make gcc pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev
   hdf5-tools libinih-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-matplotlib"
+# What only the test suite needs: PyTorch, to check that model.h5 loads in it.
+INNA_TEST_PACKAGES="python3-torch"
 
 inna_say() { printf '%s\n' "$*" >&2; }
 
-# Debian packages not yet installed, one per line.
+# Debian packages not yet installed among INNA_PACKAGES and the ones named, one per line.
 inna_missing_packages() {
   local p
-  for p in $INNA_PACKAGES; do
+  for p in $INNA_PACKAGES "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
   done
 }
 
-# Installs missing packages with apt-get (as root, or through sudo); otherwise
-# names them and fails.  Does nothing when all are there, so it is cheap to repeat.
+# Installs missing packages (INNA_PACKAGES and any named) with apt-get (as
+# root, or through sudo); otherwise names them and fails.  Does nothing when
+# all are there, so it is cheap to repeat.
 inna_install_deps() {
-  command -v dpkg-query >/dev/null || { inna_say "not a Debian system: install $INNA_PACKAGES by hand"; return 0; }
+  command -v dpkg-query >/dev/null || { inna_say "not a Debian system: install $INNA_PACKAGES $* by hand"; return 0; }
   local missing
-  missing=$(inna_missing_packages | tr '\n' ' ')
+  missing=$(inna_missing_packages "$@" | tr '\n' ' ')
   [ -z "${missing// /}" ] && return 0
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
@@ -32,6 +35,14 @@ inna_install_deps() {
   inna_say "installing: $missing"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+}
+
+# The test suite's own packages: installed when possible; otherwise their
+# tests report "skipped", so a user without root can still run the rest.
+inna_install_test_deps() {
+  inna_install_deps $INNA_TEST_PACKAGES 2>/dev/null && return 0
+  inna_install_deps || return 1
+  inna_say "not installed: $INNA_TEST_PACKAGES -- the tests that need it will be skipped"
 }
 
 inna_build() {
@@ -51,18 +62,20 @@ inna_python() {
   return 1
 }
 
-# mpirun NP PROGRAM ARGS...: consent flags when root, oversubscription when
-# there are more ranks than cores, one BLAS thread per rank unless told otherwise;
+# mpirun NP PROGRAM ARGS...: consent flags when root; with as many ranks as
+# cores or fewer, each rank bound to its share of them (inna's run.threads =
+# auto then gives it that many workers); more ranks than cores are
+# oversubscribed and left unbound (inna then shares the cores among them).
 # -q keeps mpirun's own banner off a failed run, so inna's one-line error stands alone.
 inna_mpirun() {
   local np=$1; shift
   # On SIGTERM/SIGINT mpirun waits odls_base_sigkill_timeout seconds, passes
   # SIGTERM to the ranks, and kills them as long after: 10 s leaves them time
   # to finish the step and write a checkpoint (the default, 1 s, may not).
-  local flags=(-q -np "$np" -x OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
-               --mca odls_base_sigkill_timeout 10)
+  local flags=(-q -np "$np" --mca odls_base_sigkill_timeout 10) cores
+  cores=$(nproc)
   [ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-  if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
-  else flags+=(--bind-to core --map-by core); fi
+  if [ "$np" -gt "$cores" ]; then flags+=(--oversubscribe --bind-to none)
+  else flags+=(--map-by "slot:PE=$((cores / np))" --bind-to core); fi
   mpirun "${flags[@]}" "$@"
 }

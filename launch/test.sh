@@ -3,7 +3,7 @@
 #   launch/test.sh [ctest options, e.g. -R config]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-inna_install_deps
+inna_install_test_deps
 inna_build
 cd "$INNA_BUILD"
 ctest --output-on-failure "$@"

@@ -35,6 +35,8 @@ head -c 3000 /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz > "$wo
 printf 'not an idx file at all' > "$work/bad-magic.idx"
 sed 's/^layer = conv filters=10 /layer = conv filters=0 /' "$config" > "$work/bad-layer.ini"
 sed 's/^\[optim\]/[optim]\nbetta = 0.3/' "$config" > "$work/unknown-key.ini"
+sed '4s/$/\x00junk/' "$config" > "$work/nul-byte.ini"
+sed 's/^lr = .*/&\nlr = 0.03/' "$config" > "$work/twice.ini"
 
 expect usage         "no config file given"      --
 expect missing-cfg   "$work/nope.ini"             -- "$work/nope.ini"
@@ -57,6 +59,13 @@ expect label-range   "$work/bad-label.idx: label 12 at index 9999" -- "$config" 
 expect shape         "net.input"                  -- "$config" --set net.input=3x28x28
 expect classes       "classes"                    -- "$config" --set data.classes=12
 expect out-not-dir   "run.out"                    -- "$config" --set run.out="$work/a-file/run"
+expect nul-byte      "$work/nul-byte.ini:4: NUL byte" -- "$work/nul-byte.ini"
+expect given-twice   "optim.lr given twice"       -- "$work/twice.ini"
+expect chunk-batch   "dist.chunk: 5 is larger than train.batch = 4" -- "$config" --set train.batch=4 --set dist.chunk=5
+expect epochs-absurd "train.epochs: 99999999999 epochs" -- "$config" --set train.epochs=99999999999 --set train.steps=-1
+expect steps-absurd  "train.steps: 1099511627777 is more than" -- "$config" --set train.steps=1099511627777
+expect threads-word  "run.threads: expected auto or an integer" -- "$config" --set run.threads=many
+expect progress-both "--progress and --no-progress" -- "$config" --progress --no-progress
 
 # A failure after a run folder exists leaves it as it was.
 "${mpirun[@]}" "$inna" "$config" --set run.out="$existing" --set net.input=3x28x28 >/dev/null 2>&1

@@ -8,23 +8,19 @@
 #   3. SIGKILL of one rank mid-run: mpirun aborts; --resume from the run
 #      folder reaches the uninterrupted parameters;
 #   4. a resume that changes the network, or from a corrupt / truncated /
-#      foreign checkpoint, and a new run into a folder holding a run, are
-#      refused (exit 2, one line naming the file or key, the folder unchanged);
+#      foreign checkpoint or with a corrupt / truncated metrics.h5, and a new
+#      run into a folder holding a run, are refused (exit 2, one line naming the file or key, the folder unchanged);
 #   5. a full disk (a tiny tmpfs) while writing: one line naming the file,
 #      non-zero exit, the previous checkpoint still valid.
 # Parameters are compared by the hash inna prints at the end.
-set -u
+source "$(dirname "$0")/lib.sh"
 inna=$1 config=$2 work=$3; shift 3
 mpirun=("$@")
-rm -rf "$work" && mkdir -p "$work" || exit 1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+fresh "$work"
 # Dropout and augmentation on, batch 16 in chunks of 4: every random stream in play.
 common=(--set train.batch=16 --set dist.chunk=4 --set net.dropout=0.3 --set data.augment=true
         --set run.check_every=10)
 
-# hash_of LOG: the parameter hash a finished run printed.
-hash_of() { sed -n 's/^parameters: crc32 \([0-9a-f]*\) after .*/\1/p' "$1"; }
 
 # straight STEPS: hash of an uninterrupted run of STEPS steps on one rank.
 straight() {
@@ -157,6 +153,18 @@ refuse resume-other-net "net.layer"         --resume "$work/split" "$work/wider.
 refuse new-run-over-old "already holds a run" "$config" --set run.out="$work/split"
 [ "$before" = "$(sha256sum "$work"/split/* | sha256sum)" ] && echo "ok   refused resumes left the run folder unchanged" \
   || fail "a refused resume changed $work/split"
+# A metrics file that is corrupt or cut short: bad input too, the folder unchanged.
+for damage in corrupt truncated; do
+  cp -r "$work/split" "$work/metrics-$damage"
+  m=$work/metrics-$damage/metrics.h5
+  if [ $damage = corrupt ]; then printf 'garbage%.0s' $(seq 64) | dd of="$m" bs=1 seek=0 conv=notrunc status=none
+  else truncate -s $(($(stat -c %s "$m") / 2)) "$m"; fi
+  # (inna.lock excepted: the refused job did hold the folder, and says so there)
+  mbefore=$(sha256sum "$work/metrics-$damage"/*.h5 | sha256sum)
+  refuse "resume-metrics-$damage" "$m" --resume "$work/metrics-$damage"
+  [ "$mbefore" = "$(sha256sum "$work/metrics-$damage"/*.h5 | sha256sum)" ] \
+    || fail "the refused resume with $damage metrics changed the folder"
+done
 
 # 5. A disk that fills: the run folder on a 320 KiB tmpfs (root only; else
 #    skipped).  The first run fits; the resumed one cannot write its files.

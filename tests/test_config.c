@@ -28,6 +28,16 @@ static const char *write_file(const char *name, const char *text)
     return p;
 }
 
+/* write_file for text with NUL bytes in it. */
+static const char *write_bytes(const char *name, const char *bytes, size_t len)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(bytes, 1, len, f) != len || fclose(f)) { perror(path); exit(2); }
+    return path;
+}
+
 static int contains(const char *hay, const char *needle)
 {
     if (!strstr(hay, needle)) {
@@ -144,8 +154,15 @@ static void test_full_file(void)
 static void test_set_after_file(void)
 {
     Config c;
-    CHECK(load_text(&c, "[optim]\nbeta = 0.5\nlr = 0.2\n[train]\nbatch = 64\nbatch = 16\n") == 0);
-    CHECK(c.batch == 16);                 /* duplicate keys in a file: last wins */
+    CHECK(load_text(&c, "[optim]\nbeta = 0.5\nlr = 0.2\n[train]\nbatch = 64\n") == 0);
+    /* A later file overrides an earlier one's keys: not "given twice". */
+    CHECK(config_load_file(&c, write_file("u.ini", "[train]\nbatch = 16\n"), err, sizeof err) == 0);
+    CHECK(config_load_file(&c, write_file("u.ini", "[optim]\nbeta = 0.4\n[train]\nbatch = 16\n"),
+                           err, sizeof err) == 0);
+    CHECK(c.batch == 16);
+    CHECK(c.optim.beta == 0.4);
+    CHECK(config_set(&c, "optim.beta=0.5", err, sizeof err) == 0);
+    CHECK(config_set(&c, "optim.beta=0.5", err, sizeof err) == 0);      /* --set twice: last wins */
     CHECK(c.optim.beta == 0.5);
     CHECK(config_set(&c, "optim.beta=0.2", err, sizeof err) == 0);
     CHECK(config_set(&c, " optim.beta = 0.3 ", err, sizeof err) == 0);   /* blanks trimmed */
@@ -455,6 +472,98 @@ static void test_errors(void)
     CHECK(config_validate(&c, err, sizeof err) == 0);
 }
 
+/* Loads len bytes (NULs allowed) as a file on top of the defaults. */
+static int load_bytes(Config *c, const char *bytes, size_t len)
+{
+    config_defaults(c);
+    err[0] = '\0';
+    return config_load_file(c, write_bytes("b.ini", bytes, len), err, sizeof err);
+}
+
+/* The reader hands inih whole lines or refuses: a NUL byte (fgets used to end
+ * the line there, so inih parsed its head and dropped the rest), a line
+ * longer than inih's buffer (inih would parse its tail as a line of its own). */
+static void test_line_reader(void)
+{
+    Config c;
+    /* The last line: fgets took "seed = 2" and loaded it. */
+    static const char last[] = "[run]\nseed = 2\0junk\n";
+    CHECK(load_bytes(&c, last, sizeof last - 1) != 0);
+    CHECK(contains(err, "b.ini:2: NUL byte in the line (the file is not text)"));
+    /* A short line inside a longer file: fgets said "line too long". */
+    static const char mid[] = "; comment\n[optim]\nlr = 0.1\0\nbeta = 1\n\n[train]\nbatch = 4\n";
+    CHECK(load_bytes(&c, mid, sizeof mid - 1) != 0);
+    CHECK(contains(err, "b.ini:3: NUL byte") && !strstr(err, "too long"));
+    CHECK(strchr(err, '\n') == NULL);
+    static const char first[] = "\0";
+    CHECK(load_bytes(&c, first, 1) != 0 && contains(err, "b.ini:1: NUL byte"));
+
+    /* inih's buffer holds INI_MAX_LINE - 1 bytes with the newline: 198
+     * characters.  The ';' lines are comments, so only the reader judges them. */
+    char text[600], line[260];
+    memset(line, 'x', sizeof line);
+    line[0] = ';';
+    snprintf(text, sizeof text, "[run]\n%.198s\nseed = 3\n", line);
+    CHECK(load_text(&c, text) == 0 && c.seed == 3);
+    snprintf(text, sizeof text, "[run]\n%.199s\nseed = 3\n", line);
+    CHECK(load_text(&c, text) != 0 && contains(err, "t.ini:2: line too long"));
+    snprintf(text, sizeof text, "[run]\nseed = 3\n%.199s", line);   /* no newline at the end: fits */
+    CHECK(load_text(&c, text) == 0 && c.seed == 3);
+    snprintf(text, sizeof text, "[run]\nseed = 3\n%.200s", line);
+    CHECK(load_text(&c, text) != 0 && contains(err, "t.ini:3: line too long"));
+    /* CRLF line ends count the '\r' like any character. */
+    snprintf(text, sizeof text, "[run]\r\n%.197s\r\nseed = 3\r\n", line);
+    CHECK(load_text(&c, text) == 0 && c.seed == 3);
+    /* A NUL past the buffer: the line is too long first. */
+    char big[300];
+    snprintf(big, sizeof big, "[run]\n%.250s", line);
+    big[6 + 220] = '\0';
+    CHECK(load_bytes(&c, big, 6 + 250) != 0 && contains(err, "b.ini:2: line too long"));
+}
+
+static void test_given_twice(void)
+{
+    Config c;
+    expect_file_error("[optim]\nlr = 0.1\nbeta = 1\nlr = 0.2\n", "t.ini:4:",
+                      "optim.lr given twice (first at line 2)");
+    /* The same section opened again. */
+    expect_file_error("[train]\nbatch = 8\n\n[optim]\nlr = 0.1\n\n[train]\nsteps = 3\nbatch = 16\n",
+                      "t.ini:9:", "train.batch given twice (first at line 2)");
+    /* Even with the same value, and for every kind of key. */
+    expect_file_error("[run]\nseed = 1\nseed = 1\n", "t.ini:3:", "run.seed given twice (first at line 2)");
+    expect_file_error("[net]\ninput = 1x28x28\nlayer = relu\ninput = 1x28x28\n", "t.ini:4:",
+                      "net.input given twice");
+    expect_file_error("[data]\ndir = a\ndir = b\n", "t.ini:3:", "data.dir given twice");
+    /* net.layer repeats by design. */
+    CHECK(load_text(&c, "[net]\nlayer = relu\nlayer = relu\n\n[net]\nlayer = gap\n") == 0);
+    CHECK(c.nlayers == 3);
+    /* A checkpoint's stored config is read the same way. */
+    config_defaults(&c);
+    CHECK(config_load_text(&c, "[optim]\nlr = 0.1\n[optim]\nlr = 0.2\n", "ckpt.h5 [config]", err,
+                           sizeof err) != 0);
+    CHECK(contains(err, "ckpt.h5 [config]:4: optim.lr given twice (first at line 2)"));
+}
+
+static void test_chunk_vs_batch(void)
+{
+    Config c;
+    CHECK(load_text(&c, NIN) == 0);
+    CHECK(config_set(&c, "train.batch=8", err, sizeof err) == 0);
+    CHECK(config_validate(&c, err, sizeof err) != 0);    /* the default chunk, 16 */
+    CHECK(contains(err, "dist.chunk: 16 is larger than train.batch = 8 (a chunk is at most one batch); "
+                        "set dist.chunk <= 8"));
+    CHECK(strchr(err, '\n') == NULL);
+    CHECK(config_set(&c, "dist.chunk=8", err, sizeof err) == 0);
+    CHECK(config_validate(&c, err, sizeof err) == 0);    /* one chunk per batch */
+    CHECK(config_set(&c, "dist.chunk=9", err, sizeof err) == 0);
+    CHECK(config_validate(&c, err, sizeof err) != 0 && contains(err, "dist.chunk: 9"));
+    /* fast mode has no chunks. */
+    CHECK(config_set(&c, "dist.reduction=fast", err, sizeof err) == 0);
+    CHECK(config_validate(&c, err, sizeof err) == 0);
+    CHECK(config_set(&c, "train.batch=1", err, sizeof err) == 0);
+    CHECK(config_validate(&c, err, sizeof err) == 0);
+}
+
 static void test_print_keys(void)
 {
     FILE *f = tmpfile();
@@ -489,6 +598,9 @@ int main(void)
     test_relative_paths();
     test_layers();
     test_errors();
+    test_line_reader();
+    test_given_twice();
+    test_chunk_vs_batch();
     test_print_keys();
 
     char cmd[300];

@@ -337,7 +337,9 @@ static int open_quiet(const char *dir, Metrics **m, const char *path, long resum
 
 /* A refused open: -1, no handle, one line naming path, nothing printed,
  * HDF5's error printing as it was. */
-static void expect_refusal(const char *dir, const char *path, long resume, int cap,
+/* rc: METRICS_BAD_FILE (an existing file that cannot be read: bad input) or
+ * -1 (any other failure). */
+static void expect_refusal(const char *dir, const char *path, long resume, int cap, int rc,
                            const char *what)
 {
     Metrics *m = (Metrics *)&m;
@@ -346,7 +348,7 @@ static void expect_refusal(const char *dir, const char *path, long resume, int c
     H5E_auto2_t func0 = NULL, func1 = NULL;
     void *data0 = NULL, *data1 = NULL;
     H5Eget_auto2(H5E_DEFAULT, &func0, &data0);
-    CHECK(open_quiet(dir, &m, path, resume, cap, err, sizeof err, &printed) == -1);
+    CHECK(open_quiet(dir, &m, path, resume, cap, err, sizeof err, &printed) == rc);
     H5Eget_auto2(H5E_DEFAULT, &func1, &data1);
     CHECK(func1 == func0 && data1 == data0);
     CHECK(m == NULL);
@@ -361,8 +363,8 @@ static void expect_untouched(const char *dir, const char *path, const char *what
 {
     size_t len0 = 0, len1 = 0;
     char *before = slurp(path, &len0);
-    expect_refusal(dir, path, -1, 10, what);
-    expect_refusal(dir, path, 0, 10, what);
+    expect_refusal(dir, path, -1, 10, METRICS_BAD_FILE, what);
+    expect_refusal(dir, path, 0, 10, METRICS_BAD_FILE, what);
     char *after = slurp(path, &len1);
     CHECK(before && after && len0 == len1 && memcmp(before, after, len0) == 0);
     free(before);
@@ -386,20 +388,20 @@ static void test_refusals(const char *dir)
     H5Sclose(s);
     H5Fclose(file);
     expect_untouched(dir, model, "an HDF5 file without format");
-    expect_refusal(dir, dir, -1, 10, "a folder");
-    expect_refusal(dir, under_file, -1, 10, "parent is a file");
-    expect_refusal(dir, missing, 3, 10, "parent missing");
+    expect_refusal(dir, dir, -1, 10, METRICS_BAD_FILE, "a folder");
+    expect_refusal(dir, under_file, -1, 10, -1, "parent is a file");
+    expect_refusal(dir, missing, 3, 10, -1, "parent missing");
     if (geteuid() != 0) {   /* root writes anywhere */
         char *ro = join(dir, "ro"), *in_ro = join(ro, "metrics.h5");
         CHECK(mkdir(ro, 0555) == 0);
-        expect_refusal(dir, in_ro, -1, 10, "read-only folder");
+        expect_refusal(dir, in_ro, -1, 10, -1, "read-only folder");
         CHECK(access(in_ro, F_OK) != 0);
         rmdir(ro);
         free(ro);
         free(in_ro);
     }
     char *fresh = join(dir, "fresh.h5");
-    expect_refusal(dir, fresh, -1, 0, "capacity 0");
+    expect_refusal(dir, fresh, -1, 0, -1, "capacity 0");
     CHECK(access(fresh, F_OK) != 0);
     char err[64];
     CHECK(metrics_close(NULL, err, sizeof err) == 0);

@@ -8,6 +8,7 @@
  * Values come from two places, applied in order by the caller:
  *   config_defaults()   then  config_load_file() for each file,
  *   then config_set() for each --set "section.key=value" (last wins).
+ * Within one file a key may appear only once (net.layer excepted).
  * Range checks happen as each value is set, so an error names the key and,
  * for files, file:line.  config_validate() only does cross-field checks.
  *
@@ -54,7 +55,8 @@ typedef struct {
     const char *section, *name;
     KeyType type;
     size_t off, size;           /* where the value lives in Config       */
-    const char *const *words;   /* K_ENUM: words in enum order, NULL-ended */
+    const char *const *words;   /* K_ENUM: words in enum order, NULL-ended;
+                                   K_INT: a word that means 0               */
     unsigned range;
     double lo, hi;
     const char *def;            /* default, parsed like any other value  */
@@ -70,6 +72,8 @@ static const char *const psi0_words[] = { "paper", "zero", NULL };
 static const char *const format_words[] = { "idx", "cifar10", "cifar100", NULL };
 static const char *const labels_words[] = { "fine", "coarse", NULL };
 static const char *const reduction_words[] = { "exact", "fast", NULL };
+/* K_INT with words: the word stands for 0 (run.threads = auto). */
+static const char *const auto_words[] = { "auto", NULL };
 _Static_assert(SAMPLE_SEQUENTIAL == 2 && OPT_ADAGRAD == 3 && PSI0_ZERO == 1 &&
                DATA_CIFAR100 == 2 && REDUCE_FAST == 1, "word lists follow the enum order");
 _Static_assert(sizeof(Sampling) == sizeof(int) && sizeof(OptimKind) == sizeof(int) &&
@@ -84,9 +88,11 @@ static const Key keys[] = {
       .help = "seed of every random choice (weights, batches, dropout, augmentation)" },
     { "run", "out", K_STRING, M(out), .def = "runs/default",
       .help = "run folder, relative to the working directory" },
-    { "run", "threads", K_INT, M(threads), GE(0), .def = "0",
-      .help = "threads per rank: exact = workers on whole chunks, 1 BLAS thread each; "
-              "fast = BLAS threads (0 = leave BLAS to the environment)" },
+    { "run", "threads", K_INT, M(threads), auto_words, GE(0), .def = "auto",
+      .help = "threads per rank (auto = its share of the node's cores): exact = workers on "
+              "whole chunks, 1 BLAS thread each (auto: at most the rank's chunks); fast = BLAS threads" },
+    { "run", "log_every", K_DOUBLE, M(log_every), GE(0), .def = "60",
+      .help = "seconds between progress lines when stdout is a log, not a terminal (0 = none)" },
     { "run", "check_every", K_LONG, M(check_every), GE(0), .def = "100",
       .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
 
@@ -223,6 +229,7 @@ typedef struct {
     int line;                   /* physical line, counted by read_line() */
     char base[CONFIG_PATH_MAX]; /* absolute folder relative paths join to */
     int layers_seen;            /* this file has given a net.layer line  */
+    int set_at[NKEYS];          /* line that gave keys[i] in this file, 0 = none */
     FILE *f;
     char *err;
     size_t errlen;
@@ -499,8 +506,13 @@ static int set_value(Source *s, const Key *k, const char *v)
     switch (k->type) {
     case K_INT:
     case K_LONG:
+        if (k->words && !strcasecmp(v, k->words[0])) {
+            *(int *)p = 0;
+            return 0;
+        }
         if (parse_ll(v, &ll) && errno != ERANGE)
-            return fail(s, "%s.%s: expected an integer, got '%s'", k->section, k->name, v);
+            return fail(s, "%s.%s: expected %s, got '%s'", k->section, k->name,
+                        k->words ? "auto or an integer" : "an integer", v);
         if (errno == ERANGE || ll < (k->type == K_INT ? INT_MIN : LONG_MIN) ||
             ll > (k->type == K_INT ? INT_MAX : LONG_MAX))
             return fail(s, "%s.%s: integer out of range (got %s)", k->section, k->name, v);
@@ -566,11 +578,24 @@ static const Key *find_key(const char *sec, size_t slen, const char *name, size_
     return NULL;
 }
 
+/* Within one file a key is given once: a second line is more likely an
+ * edit that missed the first than an override, and which one wins would be
+ * invisible.  Later files and --set are the overrides; net.layer repeats by
+ * design. */
+static int given_once(Source *s, const Key *k)
+{
+    int *at = &s->set_at[k - keys];
+    if (!s->file || k->type == K_LAYER) return 0;
+    if (*at) return fail(s, "%s.%s given twice (first at line %d)", k->section, k->name, *at);
+    *at = s->line;
+    return 0;
+}
+
 static int set_named(Source *s, const char *sec, size_t slen, const char *name, size_t nlen, const char *v)
 {
     int section_known;
     const Key *k = find_key(sec, slen, name, nlen, &section_known);
-    if (k) return set_value(s, k, v);
+    if (k) return given_once(s, k) ? -1 : set_value(s, k, v);
     if (slen == 0) return fail(s, "key '%.*s' is outside any [section]", (int)nlen, name);
     if (!section_known) return fail(s, "unknown section [%.*s]", (int)slen, sec);
     return fail(s, "unknown key '%.*s.%.*s'", (int)slen, sec, (int)nlen, name);
@@ -603,21 +628,32 @@ void config_defaults(Config *c)
     }
 }
 
-/* inih's reader hook: counts lines for error messages, refuses lines longer
- * than inih's buffer (inih would silently split them and parse the tail as
- * a line of its own) and stops the parse at the first error. */
+/* inih's reader hook: counts lines for error messages, refuses a NUL byte
+ * and lines longer than inih's buffer (inih would silently split them and
+ * parse the tail as a line of its own) and stops the parse at the first
+ * error.  A getc loop rather than fgets, which cannot say how many bytes it
+ * read: after a NUL, inih would see only the head of the line. */
 static char *read_line(char *str, int num, void *stream)
 {
     Source *s = stream;
-    if (s->err_line || !fgets(str, num, s->f)) return NULL;
+    int n = 0, ch = EOF, nul = 0;
+    if (s->err_line) return NULL;
+    while (n < num - 1 && (ch = getc(s->f)) != EOF) {
+        str[n++] = (char)ch;
+        nul |= ch == '\0';
+        if (ch == '\n') break;
+    }
+    if (n == 0) return NULL;
+    str[n] = '\0';
     s->line++;
-    if (!strchr(str, '\n')) {
-        int ch = getc(s->f);
-        if (ch != EOF) {
-            ungetc(ch, s->f);
-            fail(s, "line too long (at most %d characters)", num - 3);
-            return NULL;
-        }
+    if (nul) {
+        fail(s, "NUL byte in the line (the file is not text)");
+        return NULL;
+    }
+    /* A full buffer without the newline is a whole line only at the end of the file. */
+    if (ch != '\n' && n == num - 1 && getc(s->f) != EOF) {
+        fail(s, "line too long (at most %d characters)", num - 3);
+        return NULL;
     }
     return str;
 }
@@ -683,7 +719,7 @@ int config_load_text(Config *c, const char *text, const char *name, char *err, s
 static int resume_may_change(const char *section, const char *name)
 {
     static const char *const ok[] = {
-        "train.epochs", "train.steps", "run.out", "run.threads", "run.check_every",
+        "train.epochs", "train.steps", "run.out", "run.threads", "run.log_every", "run.check_every",
         "checkpoint.every", "checkpoint.epoch", "checkpoint.initial", "checkpoint.keep",
         "data.dir", "data.train_images", "data.train_labels", "data.test_images",
         "data.test_labels", NULL };
@@ -790,6 +826,14 @@ int config_validate(const Config *c, char *err, size_t errlen)
         snprintf(err, errlen, "data.labels: coarse labels exist only with data.format = cifar100 (got %s)", fmt);
         return -1;
     }
+    /* The chunk is part of the trajectory's definition (exact mode; fast
+     * has no chunks): a larger one would be run as one batch, which is not
+     * what the config says. */
+    if (c->reduction == REDUCE_EXACT && c->chunk > c->batch) {
+        snprintf(err, errlen, "dist.chunk: %d is larger than train.batch = %d (a chunk is at most "
+                 "one batch); set dist.chunk <= %d", c->chunk, c->batch, c->batch);
+        return -1;
+    }
     return 0;
 }
 
@@ -851,7 +895,10 @@ static void put_value(Buf *b, const Config *c, const Key *k)
 {
     const void *p = field(c, k);
     switch (k->type) {
-    case K_INT: put(b, "%d", *(const int *)p); break;
+    case K_INT:
+        if (k->words && *(const int *)p == 0) put(b, "%s", k->words[0]);
+        else put(b, "%d", *(const int *)p);
+        break;
     case K_LONG: put(b, "%ld", *(const long *)p); break;
     case K_U64: put(b, "%" PRIu64, *(const uint64_t *)p); break;
     case K_DOUBLE: put_number(b, *(const double *)p, 0); break;

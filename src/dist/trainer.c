@@ -3,21 +3,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "placement.h"
 #include "trainer.h"
+
+/* CIFAR-10's binary version is data_batch_1..5.bin and test_batch.bin; some
+ * copies pack it as train.bin and test.bin, CIFAR-100's names: either is
+ * taken (the five batches when both are there). */
+static int cifar_file(char *buf, size_t len, const Config *c, const char *name)
+{
+    snprintf(buf, len, "%s/%s", c->dir, name);
+    return access(buf, F_OK) == 0;
+}
 
 static int load_cifar(Dataset *d, const Config *c, int test, char *err, size_t errlen)
 {
     char paths[5][CONFIG_PATH_MAX + 32];
     const char *ptrs[5];
     int np = 0;
-    if (c->format == DATA_CIFAR100) {
-        snprintf(paths[np], sizeof paths[np], "%s/%s", c->dir, test ? "test.bin" : "train.bin");
-        np++;
-    } else if (test) {
-        snprintf(paths[np++], sizeof paths[0], "%s/test_batch.bin", c->dir);
-    } else {
-        for (; np < 5; np++) snprintf(paths[np], sizeof paths[np], "%s/data_batch_%d.bin", c->dir, np + 1);
+    const int batches = c->format == DATA_CIFAR10 && cifar_file(paths[0], sizeof paths[0], c, "data_batch_1.bin");
+    if (c->format == DATA_CIFAR10 && !batches && !cifar_file(paths[0], sizeof paths[0], c, "train.bin")) {
+        snprintf(err, errlen, "data.dir: %s holds neither data_batch_1.bin ... data_batch_5.bin, "
+                 "test_batch.bin nor train.bin, test.bin (CIFAR-10's binary version)", c->dir);
+        return -1;
     }
+    if (!batches)
+        cifar_file(paths[np++], sizeof paths[0], c, test ? "test.bin" : "train.bin");
+    else if (test)
+        cifar_file(paths[np++], sizeof paths[0], c, "test_batch.bin");
+    else
+        for (; np < 5; np++) snprintf(paths[np], sizeof paths[np], "%s/data_batch_%d.bin", c->dir, np + 1);
     for (int i = 0; i < np; i++) ptrs[i] = paths[i];
     return cifar_load(d, ptrs, np, c->format == DATA_CIFAR100, c->coarse, err, errlen);
 }
@@ -44,6 +59,28 @@ static int check_fit(const Dataset *d, const char *what, const Net *net, char *e
     if (d->classes != net->classes) {
         snprintf(err, errlen, "net.layer: the network outputs %d classes but the %s set has %d",
                  net->classes, what, d->classes);
+        return -1;
+    }
+    return 0;
+}
+
+/* The step counter keys every random draw and indexes the metrics; a budget
+ * beyond 2^40 steps (decades at any speed) is a typo, and epochs times steps
+ * per epoch must not wrap around. */
+#define MAX_STEPS (1L << 40)
+
+static int check_budget(const Trainer *t, char *err, size_t errlen)
+{
+    const Config *c = t->cfg;
+    const long per_epoch = t->sampler.steps_per_epoch;
+    if (c->steps > MAX_STEPS) {
+        snprintf(err, errlen, "train.steps: %ld is more than the %ld steps a run may take", c->steps,
+                 MAX_STEPS);
+        return -1;
+    }
+    if (c->steps < 0 && per_epoch > 0 && c->epochs > MAX_STEPS / per_epoch) {
+        snprintf(err, errlen, "train.epochs: %ld epochs of %ld steps are more than the %ld steps "
+                 "a run may take", c->epochs, per_epoch, MAX_STEPS);
         return -1;
     }
     return 0;
@@ -91,15 +128,33 @@ static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
     return 0;
 }
 
-/* exact: run.threads workers, each on whole chunks with one BLAS thread, so
- * the bits do not depend on the threads either; fast: one worker, and
- * run.threads BLAS threads. */
+/* exact: workers compute whole chunks and every GEMM runs on one BLAS thread,
+ * whatever OPENBLAS_NUM_THREADS says, so a chunk's bits are the same wherever
+ * it runs; run.threads workers (auto: the rank's cores, no more than its
+ * chunks).  fast: one worker whose GEMMs take run.threads BLAS threads (auto:
+ * the rank's cores); the float sum is order-dependent anyway. */
+static int set_threads(Trainer *t, char *err, size_t errlen)
+{
+    const Config *c = t->cfg;
+    const int exact = c->reduction == REDUCE_EXACT, want = c->threads > 0 ? c->threads : t->cores;
+    const int nlocal = t->chunk_last - t->chunk_first, busy = nlocal > 1 ? nlocal : 1;
+    t->nworkers = !exact ? 1 : c->threads > 0 ? c->threads : want < busy ? want : busy;
+    t->blas_threads = exact ? 1 : want;
+    const int got = placement_set_blas_threads(t->blas_threads);
+    if (exact && got != 1) {
+        snprintf(err, errlen, "OpenBLAS runs %d threads per call after being asked for 1: the exact "
+                 "reduction needs single-threaded GEMMs", got);
+        return 1;
+    }
+    t->blas_threads = got;
+    return 0;
+}
+
 static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
 {
     const Net *net = &t->net;
     const Config *c = t->cfg;
     const int exact = c->reduction == REDUCE_EXACT;
-    t->nworkers = exact && c->threads > 1 ? c->threads : 1;
     t->opt_state = calloc((size_t)optim_nstate(&c->optim) * net->nparams + 1, sizeof(float));
     t->ids = malloc(sizeof(long) * (size_t)(t->last - t->first + 1));
     t->reqs = malloc(sizeof(MPI_Request) * (size_t)(net->nlayers + 2));
@@ -116,22 +171,24 @@ static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen)
+int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, int cores, char *err,
+                  size_t errlen)
 {
     memset(t, 0, sizeof *t);
     if (load_set(&t->train, cfg, 0, err, errlen) != 0) return 2;
     if (load_set(&t->test, cfg, 1, err, errlen) != 0) return 2;
-    return trainer_init(t, cfg, rank, size, err, errlen);
+    return trainer_init(t, cfg, rank, size, cores, err, errlen);
 }
 
-int trainer_init(Trainer *t, const Config *cfg, int rank, int size, char *err, size_t errlen)
+int trainer_init(Trainer *t, const Config *cfg, int rank, int size, int cores, char *err,
+                 size_t errlen)
 {
     t->cfg = cfg;
     t->rank = rank;
     t->size = size;
+    t->cores = cores;
     /* exact: chunks of dist.chunk, whatever the ranks; fast: one chunk per rank. */
     t->chunk = cfg->reduction == REDUCE_EXACT ? cfg->chunk : (cfg->batch + size - 1) / size;
-    if (t->chunk > cfg->batch) t->chunk = cfg->batch;
     t->nchunks = (cfg->batch + t->chunk - 1) / t->chunk;
     t->chunk_first = share_begin(t->nchunks, rank, size);
     t->chunk_last = share_begin(t->nchunks, rank + 1, size);
@@ -147,12 +204,14 @@ int trainer_init(Trainer *t, const Config *cfg, int rank, int size, char *err, s
         return 2;
     }
     set_transforms(t);
-    int rc = alloc_run_buffers(t, err, errlen);
+    int rc = set_threads(t, err, errlen);
+    if (!rc) rc = alloc_run_buffers(t, err, errlen);
     if (rc) return rc;
     if (sampler_init(&t->sampler, cfg->sampling, cfg->seed, t->train.n, cfg->batch) != 0) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
+    if (check_budget(t, err, errlen) != 0) return 2;
     net_init_params(&t->net, cfg->seed);
     optim_init(&t->opt, &cfg->optim, t->net.nparams, t->opt_state);
     return 0;

@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "h5util.h"
+#include "runfolder.h"
 
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
@@ -29,7 +30,7 @@
 
 #define MAGIC "INNA-CKPT\n"
 #define UB CHECKPOINT_USERBLOCK
-#define LATEST "latest.h5"
+#define LATEST RUN_LATEST
 
 /* ---- names ---- */
 
@@ -238,7 +239,7 @@ static int ckpt_fill(H5Out *o, hid_t file, const void *ctx)
 static int latest_point(H5Out *o, const char *dir, const char *base)
 {
     char tname[64];
-    snprintf(tname, sizeof tname, LATEST ".tmp.%ld", (long)getpid());
+    runfolder_tmp_name(tname, sizeof tname, LATEST);
     char *tmp = path_join(dir, tname), *latest = path_join(dir, LATEST);
     int rc = -1;
     if (!tmp || !latest)

@@ -3,9 +3,11 @@
  * HDF5 file and its atomic publication. */
 #define _POSIX_C_SOURCE 200809L
 #include "h5util.h"
+#include "runfolder.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,12 +350,30 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* Test hook: INNA_TEST_KILL_WRITING=NAME[:N] makes the process kill itself
+ * with SIGKILL half-way through writing the temporary file of NAME (a base
+ * name, e.g. ckpt-000000004.h5) for the Nth time (default 1), so the tests
+ * can see what a kill mid-write leaves. */
+static void test_kill_writing(int fd, const char *tmp_base, const void *image, size_t len)
+{
+    static int seen;
+    const char *spec = getenv("INNA_TEST_KILL_WRITING");
+    if (!spec) return;
+    const size_t n = strcspn(spec, ":");
+    const int nth = spec[n] == ':' ? atoi(spec + n + 1) : 1;
+    if (strncmp(tmp_base, spec, n) != 0 || strncmp(tmp_base + n, ".tmp.", 5) != 0 || ++seen != nth)
+        return;
+    if (write_all(fd, image, len / 2) == 0) fsync(fd);
+    raise(SIGKILL);
+}
+
 /* Creates tmp (O_EXCL: never someone else's file), writes the image, fsyncs
  * and closes it; on failure removes it again. */
 static int tmp_write(H5Out *o, const char *tmp, const char *base, const void *image, size_t len)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return h5u_os_fail(o, errno, "cannot create temporary file %s", base);
+    test_kill_writing(fd, base, image, len);
     if (write_all(fd, image, len) < 0)
         h5u_os_fail(o, errno, "cannot write %s", base);
     else if (fsync(fd) < 0)
@@ -397,7 +417,7 @@ int h5u_publish(H5Out *o, const char *path, const void *image, size_t len)
     if (!tmp || !dir) {
         h5u_os_fail(o, ENOMEM, "cannot save");
     } else {
-        snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+        runfolder_tmp_name(tmp, tlen, path);
         const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;   /* for messages */
         if (tmp_write(o, tmp, base, image, len) < 0) {
             /* reported; nothing left behind */

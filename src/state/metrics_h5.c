@@ -373,16 +373,18 @@ static int file_create(H5Out *o, Metrics *m, hid_t fapl)
     return publish(o, m);
 }
 
+/* METRICS_BAD_FILE while reading the existing file, -1 when publishing. */
 static int file_resume(H5Out *o, Metrics *m, hid_t fapl, long resume_step)
 {
-    if ((m->file = H5Fopen(m->path, H5F_ACC_RDWR, fapl)) < 0)   /* read into memory */
-        return h5u_h5_fail(o, "cannot read it for appending");
-    if (table_open(o, m->file, &m->steps) < 0 || table_open(o, m->file, &m->epochs) < 0)
-        return -1;
+    if ((m->file = H5Fopen(m->path, H5F_ACC_RDWR, fapl)) < 0) {   /* read into memory */
+        h5u_h5_fail(o, "cannot read it for appending");
+        return METRICS_BAD_FILE;
+    }
     /* epoch rows at step == resume_step describe an epoch the run finished */
-    if (table_trim(o, &m->steps, resume_step) < 0 ||
+    if (table_open(o, m->file, &m->steps) < 0 || table_open(o, m->file, &m->epochs) < 0 ||
+        table_trim(o, &m->steps, resume_step) < 0 ||
         table_trim(o, &m->epochs, resume_step == LONG_MAX ? resume_step : resume_step + 1) < 0)
-        return -1;
+        return METRICS_BAD_FILE;
     return publish(o, m);
 }
 
@@ -390,14 +392,14 @@ static int file_resume(H5Out *o, Metrics *m, hid_t fapl, long resume_step)
  * (by the rename: readers see the old one until then). */
 static int file_open(H5Out *o, Metrics *m, long resume_step)
 {
-    int kind = existing_kind(o, m->path);
+    int kind = existing_kind(o, m->path), rc = kind < 0 ? METRICS_BAD_FILE : 0;
     hid_t fapl = kind < 0 ? -1 : fapl_make(o);
     if (fapl >= 0 && kind == 1 && resume_step >= 0)
-        file_resume(o, m, fapl, resume_step);
+        rc = file_resume(o, m, fapl, resume_step);
     else if (fapl >= 0)
         file_create(o, m, fapl);
     h5u_close(o, fapl, H5Pclose, "file access properties");
-    return o->failed ? -1 : 0;
+    return !o->failed ? 0 : rc < 0 ? rc : -1;
 }
 
 /* Closes everything and frees m; the first failure is reported. */

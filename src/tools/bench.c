@@ -44,6 +44,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "sampler.h"
+#include "placement.h"
 #include "trainer.h"
 
 #define EXIT_INPUT 2
@@ -175,7 +176,7 @@ static void usage(FILE *f)
         "  -t, --threads T       run.threads for every run: threads per rank, as the\n"
         "                        trainer uses them (exact: T OpenMP workers on whole\n"
         "                        chunks, one BLAS thread each; fast: T BLAS threads);\n"
-        "                        0 = one worker, BLAS threads from OPENBLAS_NUM_THREADS\n"
+        "                        0 = auto, the rank's share of the node's cores\n"
         "                        (default: the config's run.threads)\n"
         "  -s, --steps N         timed steps per run (default 10)\n"
         "  -w, --warmup N        untimed steps before them (default 2)\n"
@@ -410,7 +411,7 @@ static double allreduce_d(double v, MPI_Op op)
 }
 
 static int g_local_ranks, g_cores;  /* ranks on this node, its online cores */
-static int g_env_blas;              /* BLAS threads the environment gave       */
+static int g_share;                 /* this rank's share of the cores (auto)   */
 
 static void count_node(void)
 {
@@ -428,15 +429,6 @@ static int oversubscribed(int threads)
     int mine = g_local_ranks * threads > g_cores, any = 0;
     MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     return any;
-}
-
-/* BLAS threads for a run, as inna sets them: exact, run.threads workers with
- * one BLAS thread each; fast, run.threads BLAS threads; run.threads = 0, what
- * the environment says. */
-static void set_blas_threads(const Config *c)
-{
-    openblas_set_num_threads(c->threads > 0 ? (c->reduction == REDUCE_EXACT ? 1 : c->threads)
-                                            : g_env_blas);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -514,6 +506,8 @@ static int load_config(Config *c, const char *path, int batch, int reduction, co
         if (config_set(c, o->sets[i], err, errlen) != 0) return -1;
     c->batch = batch;
     c->reduction = (Reduction)reduction;
+    /* A batch smaller than the config's chunk is one chunk (printed with the chunks). */
+    if (c->chunk > batch) c->chunk = batch;
     if (o->threads >= 0) c->threads = (int)o->threads;
     if (config_validate(c, err, errlen) != 0) return -1;
     config_resolve_dropout(c);
@@ -915,8 +909,7 @@ static int run_one(const char *path, int batch, int reduction, const Options *o,
         snprintf(err, sizeof err, "out of memory for %ld synthetic samples", n);
         rc = 1;
     }
-    set_blas_threads(&r->cfg);
-    if (!rc) rc = trainer_init(&t, &r->cfg, g_rank, g_size, err, sizeof err);
+    if (!rc) rc = trainer_init(&t, &r->cfg, g_rank, g_size, g_share, err, sizeof err);
     double *layer_s = NULL;
     Loop L = {0};
     if (!rc && (!(layer_s = calloc(2 * (size_t)t.net.nlayers, sizeof(double)))
@@ -978,7 +971,7 @@ static void print_header(const Options *o)
     cpu_set_t set;
     int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0, least = 0;
     MPI_Reduce(&cores, &least, 1, MPI_INT, MPI_MIN, 0, MPI_COMM_WORLD);
-    const int threads = o->sweep ? 1 : o->threads > 0 ? (int)o->threads : g_env_blas;
+    const int threads = o->sweep ? 1 : o->threads > 0 ? (int)o->threads : g_share;
     g_oversub = oversubscribed(threads);
     if (g_rank != 0) return;
     const char *core = openblas_get_corename(), *forced = coretype_env();
@@ -994,9 +987,10 @@ static void print_header(const Options *o)
                "one BLAS thread each; fast = one worker with %d BLAS threads\n", threads, threads,
                threads);
     else
-        printf("threads: %s: one worker per rank with OPENBLAS_NUM_THREADS = %d BLAS thread(s) "
-               "(a config's run.threads > 0 would give workers instead)\n",
-               o->threads == 0 ? "--threads 0" : "run.threads of the configs (default 0)", threads);
+        printf("threads: auto (%s): the rank's share of the cores, %d: exact = that many workers "
+               "(at most the rank's chunks), one BLAS thread each; fast = one worker with that "
+               "many BLAS threads\n", o->threads == 0 ? "--threads 0" : "the configs' run.threads",
+               threads);
     printf("BLAS: OpenBLAS %s kernel, OPENBLAS_CORETYPE=%s; CPU has AVX-512: %s (%s)\n", core,
            forced ? forced : "(unset)", avx512 ? "yes" : "no", openblas_get_config());
     if (avx512 && weak_kernel(core))
@@ -1382,8 +1376,8 @@ int main(int argc, char **argv)
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    g_env_blas = openblas_get_num_threads();
     count_node();
+    g_share = placement_cores(MPI_COMM_WORLD);
     Options o;
     char err[1024] = "";
     int rc = parse_options(&o, argc, argv, err, sizeof err);

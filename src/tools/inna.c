@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "checkpoint.h"
 #include "config.h"
 #include "metrics.h"
+#include "placement.h"
+#include "runfolder.h"
 #include "state.h"
 #include "trainer.h"
 #include <zlib.h>
@@ -81,52 +82,6 @@ static int finish(int status)
     return status;
 }
 
-/* mkdir -p, then a probe file: an unwritable folder is found before training. */
-static int prepare_out_dir(const char *dir, char *err, size_t errlen)
-{
-    char path[CONFIG_PATH_MAX];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; ; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "run.out: cannot create %s: %s", path, strerror(errno));
-            return -1;
-        }
-        *p = saved;
-        if (!saved) break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "run.out: %s is not a folder", dir);
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/.inna-write-probe", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, errlen, "run.out: %s is not writable: %s", dir, strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    unlink(path);
-    return 0;
-}
-
-/* A new run must not mix its checkpoints with those of an earlier run (whose
- * work would be pruned away): continuing it is --resume, starting over is
- * another run.out. */
-static int refuse_earlier_run(const char *dir, char *err, size_t errlen)
-{
-    char path[CONFIG_PATH_MAX + 16];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/latest.h5", dir);
-    if (lstat(path, &st) != 0) return 0;
-    snprintf(err, errlen, "run.out: %s already holds a run (latest.h5); continue it with "
-             "--resume %s, or choose another run.out", dir, dir);
-    return -1;
-}
-
 /* OPENBLAS_CORETYPE can force a kernel weaker than the CPU's (e.g. Haswell's
  * AVX2 on an AVX-512 CPU): say so, since on CPUs with full-width AVX-512 units
  * that halves GEMM speed.  (Not on all: where AVX-512 runs as two 256-bit
@@ -136,7 +91,7 @@ static void report_blas(void)
 {
     const char *core = openblas_get_corename();
     const char *forced = getenv("OPENBLAS_CORETYPE");
-    printf("BLAS: OpenBLAS %s kernel, %d thread(s) per BLAS call\n", core, openblas_get_num_threads());
+    printf("BLAS: OpenBLAS %s kernel\n", core);
     __builtin_cpu_init();
     int avx512 = __builtin_cpu_supports("avx512f");
     int weak = strcasestr(core, "skylakex") == NULL && strcasestr(core, "cooperlake") == NULL
@@ -158,8 +113,13 @@ static void report_start(const Trainer *t)
     printf("reduction: %s\n", c->reduction == REDUCE_EXACT
            ? "exact (128-bit fixed-point sum: the same bits for any ranks and threads)"
            : "fast (float sum: bits depend on the number of ranks)");
-    printf("threads: %d per rank%s\n", t->nworkers, t->nworkers > 1
-           ? ", each computing whole chunks (the bits do not depend on the thread count)" : "");
+    if (c->reduction == REDUCE_EXACT)
+        printf("threads: %d worker(s) per rank on whole chunks (%s), 1 BLAS thread per GEMM: the "
+               "bits do not depend on ranks, threads or the environment\n", t->nworkers,
+               c->threads > 0 ? "run.threads" : "auto: the rank's cores, at most its chunks");
+    else
+        printf("threads: %d BLAS thread(s) per GEMM (%s)\n", t->blas_threads,
+               c->threads > 0 ? "run.threads" : "auto: the rank's cores");
     report_blas();
     printf("network: %d layers, input %dx%dx%d, %d classes, %zu parameters\n", net->nlayers,
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
@@ -172,6 +132,9 @@ static void report_start(const Trainer *t)
     if (o->kind == OPT_INNA)
         printf(", alpha %g, beta %g, psi0 %s", o->alpha, o->beta, o->psi0 == PSI0_PAPER ? "paper" : "zero");
     printf("\n");
+    if (o->kind == OPT_INNA && o->alpha == 0)
+        printf("warning: optim.alpha = 0: the paper's convergence results assume alpha > 0 "
+               "(no viscous damping here)\n");
     if (o->kind == OPT_INNA && o->lr > o->beta)
         printf("warning: optim.lr = %g > optim.beta = %g: the psi update contracts by "
                "(1 - gamma/beta) and will overshoot\n", o->lr, o->beta);
@@ -195,6 +158,31 @@ static void progress_bar(long epoch, long done, long per_epoch, double loss, dou
     printf("\repoch %ld [%s] %ld/%ld loss %.4f %.0f img/s ETA %s ", epoch + 1, bar, done,
            per_epoch, loss, ips, etabuf);
     fflush(stdout);
+}
+
+/* Where a log (stdout not a terminal: mpirun, SLURM, nohup) shows progress
+ * between epochs: every run.log_every seconds, the step, the epoch's mean
+ * loss so far, the step size, the speed since the last line and the time
+ * left in the epoch and in the run at that speed (evaluations not counted). */
+typedef struct {
+    double at;              /* when the last line was printed (or the start) */
+    long step;              /* the steps done then                            */
+} LogMark;
+
+static void log_line(const Trainer *t, long done, double loss, LogMark *mark)
+{
+    const Config *c = t->cfg;
+    const long total = trainer_total_steps(t), per_epoch = t->sampler.steps_per_epoch;
+    const double now = MPI_Wtime(), step_s = (now - mark->at) / (double)(done - mark->step);
+    const long left_epoch = (per_epoch - done % per_epoch) % per_epoch;
+    char epoch_eta[32], run_eta[32];
+    format_time(step_s * (double)left_epoch, epoch_eta, sizeof epoch_eta);
+    format_time(step_s * (double)(total - done), run_eta, sizeof run_eta);
+    printf("step %ld/%ld epoch %ld: loss %.4f (epoch mean) lr %.4g | %.0f img/s | epoch ends in %s, "
+           "run in %s\n", done, total, (done - 1) / per_epoch + 1, loss,
+           optim_step_size(&c->optim, done - 1), c->batch / step_s, epoch_eta, run_eta);
+    fflush(stdout);
+    *mark = (LogMark){ now, done };
 }
 
 /* Every rank applies the same update to the same v_k, so the parameter
@@ -274,7 +262,7 @@ static void catch_signals(void)
 static int save_model(Trainer *t, const char *config_ini, char *err, size_t errlen)
 {
     char path[CONFIG_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/model.h5", t->cfg->out);
+    runfolder_path(path, sizeof path, t->cfg->out, RUN_MODEL);
     return model_save_h5(&t->net, path, config_ini, err, errlen);
 }
 
@@ -367,6 +355,7 @@ static int run(Trainer *t, RunFiles *f, int progress)
     const long total = trainer_total_steps(t), per_epoch = t->sampler.steps_per_epoch;
     const double t_start = MPI_Wtime();
     EpochTally ep = {0, 0, 0, t_start};
+    LogMark mark = { t_start, f->start };
     if (c->ckpt_initial && f->start == 0 && save_checkpoint(t, f, 0) != 0) return 1;
     for (long k = f->start; k < total; k++) {
         StepStats st;
@@ -391,9 +380,13 @@ static int run(Trainer *t, RunFiles *f, int progress)
             progress_bar(k / per_epoch, in_epoch, per_epoch, ep.loss_sum / ep.steps,
                          ep.steps * c->batch / elapsed, elapsed / ep.steps * (per_epoch - in_epoch));
         const int epoch_end = in_epoch == per_epoch;
+        if (!progress && g_rank == 0 && c->log_every > 0 && !epoch_end && k < total - 1
+            && MPI_Wtime() - mark.at >= c->log_every)
+            log_line(t, k + 1, ep.loss_sum / ep.steps, &mark);
         if (epoch_end || k == total - 1) {
             if (end_epoch(t, f, k, &ep, t_start, progress, epoch_end) != 0) return 1;
             ep = (EpochTally){0, 0, 0, MPI_Wtime()};
+            mark = (LogMark){ ep.start, k + 1 };   /* the evaluation is not a step */
         }
         if (checkpoint_due(c, k + 1, total, epoch_end, stop) && save_checkpoint(t, f, k + 1) != 0)
             return 1;
@@ -410,7 +403,11 @@ static int run(Trainer *t, RunFiles *f, int progress)
         const double run_s = MPI_Wtime() - t_start;
         printf("checkpoints: %ld written in %.2f s, %.2f%% of the run's %.0f s\n", f->ckpt_n,
                f->ckpt_s, run_s > 0 ? 100.0 * f->ckpt_s / run_s : 0.0, run_s);
-        printf("parameters: crc32 %08lx after %ld steps\n", params_crc(&t->net), total);
+        if (f->start > total)
+            printf("the checkpoint is at step %ld, past the budget of %ld steps: nothing to train\n",
+                   f->start, total);
+        printf("parameters: crc32 %08lx after %ld steps\n", params_crc(&t->net),
+               f->start > total ? f->start : total);
     }
     return 0;
 }
@@ -451,6 +448,9 @@ static int resume_config(Config *cfg, const char *ckpt, const char *text, const 
     snprintf(name, sizeof name, "%s [config]", ckpt);
     config_defaults(&saved);
     if (config_load_text(&saved, text, name, err, errlen) != 0) return EXIT_INPUT;
+    /* Runs from before dist.chunk <= train.batch was checked used one chunk
+     * of the whole batch: the same trajectory as chunk = batch. */
+    if (saved.reduction == REDUCE_EXACT && saved.chunk > saved.batch) saved.chunk = saved.batch;
     *cfg = saved;
     int out_given = file != NULL;
     if (file) {
@@ -491,12 +491,29 @@ static int load_resume_state(Trainer *t, const char *ckpt, long *start, char *er
     return 0;
 }
 
+/* On resume the earlier metrics are read back: a file that cannot be read is
+ * bad input (exit 2), like a bad checkpoint; failing to write is not. */
 static int open_metrics(RunFiles *f, const Config *cfg, int resumed, char *err, size_t errlen)
 {
     char path[CONFIG_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/metrics.h5", cfg->out);
     if (g_rank != 0) return 0;
-    return metrics_open(&f->metrics, path, resumed ? f->start : -1, 1024, err, errlen) != 0 ? 1 : 0;
+    runfolder_path(path, sizeof path, cfg->out, RUN_METRICS);
+    const int rc = metrics_open(&f->metrics, path, resumed ? f->start : -1, 1024, err, errlen);
+    if (rc != METRICS_BAD_FILE) return rc == 0 ? 0 : 1;
+    const size_t n = strlen(err);
+    if (resumed) snprintf(err + n, errlen - n, " (move it away to resume without the earlier metrics)");
+    return EXIT_INPUT;
+}
+
+/* Rank 0 takes the run folder for this job (see runfolder.h). */
+static int claim_out_dir(RunFolder *rf, const Config *cfg, int new_run, char *err, size_t errlen)
+{
+    rf->fd = -1;
+    if (g_rank != 0) return 0;
+    if (runfolder_claim(rf, cfg->out, new_run, err, errlen) != 0) return EXIT_INPUT;
+    if (rf->stale)
+        printf("%s: removed %d temporary file(s) left by a job that was killed\n", cfg->out, rf->stale);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -512,6 +529,7 @@ int main(int argc, char **argv)
     /* Open MPI hands every rank a pseudo-terminal, so under mpirun isatty says
      * nothing about where the output goes: the launcher must ask with -p. */
     int rc = 0, progress = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
+    int progress_on = 0, progress_off = 0;
     const char *resume = NULL;
     config_defaults(&cfg);
     static const struct option opts[] = {
@@ -528,8 +546,8 @@ int main(int argc, char **argv)
             else sets[nsets++] = optarg;
             break;
         case 'r': resume = optarg; break;
-        case 'p': progress = 1; break;
-        case 'P': progress = 0; break;
+        case 'p': progress = progress_on = 1; break;
+        case 'P': progress = 0, progress_off = 1; break;
         case 'h': if (g_rank == 0) usage(stdout); return finish(0);
         case 'V': if (g_rank == 0) printf("inna %s\n", INNA_VERSION); return finish(0);
         default:  if (g_rank == 0) fprintf(stderr, "inna: see inna --help\n"); return finish(EXIT_INPUT);
@@ -538,6 +556,10 @@ int main(int argc, char **argv)
     const char *file = optind < argc ? argv[optind] : NULL;
     if (!rc && (optind < argc - 1 || (!file && !resume))) {
         snprintf(err, sizeof err, "%s (see inna --help)", file ? "one config file expected" : "no config file given");
+        rc = EXIT_INPUT;
+    }
+    if (!rc && progress_on && progress_off) {
+        snprintf(err, sizeof err, "--progress and --no-progress contradict each other (see inna --help)");
         rc = EXIT_INPUT;
     }
     char ckpt[CONFIG_PATH_MAX + 64] = "";
@@ -556,17 +578,12 @@ int main(int argc, char **argv)
     free(stored);
     if ((rc = agree(rc, err))) return finish(rc);
 
-    /* exact: run.threads workers with one BLAS thread each; fast: BLAS threads. */
-    if (cfg.threads > 0)
-        openblas_set_num_threads(cfg.reduction == REDUCE_EXACT ? 1 : cfg.threads);
-
     static Trainer t;
-    rc = trainer_setup(&t, &cfg, g_rank, g_size, err, sizeof err);
+    const int cores = placement_cores(MPI_COMM_WORLD);
+    rc = trainer_setup(&t, &cfg, g_rank, g_size, cores, err, sizeof err);
     if ((rc = agree(rc, err))) return finish(rc);
-    if (g_rank == 0 && (prepare_out_dir(cfg.out, err, sizeof err) != 0
-                        || (!resume && refuse_earlier_run(cfg.out, err, sizeof err) != 0)))
-        rc = EXIT_INPUT;
-    if ((rc = agree(rc, err))) return finish(rc);
+    RunFolder folder;   /* held until the process ends */
+    if ((rc = agree(claim_out_dir(&folder, &cfg, !resume, err, sizeof err), err))) return finish(rc);
     RunFiles files = { .config_ini = config_to_ini(&cfg) };
     if (!files.config_ini) rc = 1;
     if ((rc = agree(rc, "out of memory")) == 0 && resume)
@@ -582,8 +599,9 @@ int main(int argc, char **argv)
     if (rc) err[0] = '\0';
     if (metrics_close(files.metrics, rc ? scratch : err, sizeof err) != 0 && rc == 0) rc = 1;
     if (rc == 0 && g_rank == 0 && save_model(&t, files.config_ini, err, sizeof err) != 0) rc = 1;
-    if ((rc = agree(rc, err)) == 0 && g_rank == 0) printf("model: %s/model.h5\n", cfg.out);
+    if ((rc = agree(rc, err)) == 0 && g_rank == 0) printf("model: %s/" RUN_MODEL "\n", cfg.out);
     free((char *)files.config_ini);
     trainer_free(&t);
+    runfolder_release(&folder);
     return finish(rc);
 }

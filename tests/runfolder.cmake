@@ -1,0 +1,19 @@
+# The run folder and the launch lines, with real jobs.
+set(_runs ${CMAKE_CURRENT_BINARY_DIR}/runs)
+
+# One job per folder (a lock the kernel drops on SIGKILL); a kill mid-write
+# leaves a temporary file that the resume removes (tests/runfolder.sh).
+add_test(NAME runfolder_lock_and_debris
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/runfolder.sh $<TARGET_FILE:inna>
+                 ${PROJECT_SOURCE_DIR}/configs/tiny.ini ${_runs}/runfolder ${INNA_MPIRUN})
+set_tests_properties(runfolder_lock_and_debris PROPERTIES
+                     ENVIRONMENT "OMP_WAIT_POLICY=passive" TIMEOUT 300)
+
+# Every README launch line gives the same bits, whatever the thread
+# variables, binding or rank count say (tests/launch_lines.sh).
+add_test(NAME launch_lines_bitwise
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/launch_lines.sh $<TARGET_FILE:inna>
+                 ${PROJECT_SOURCE_DIR}/configs/nin-fashion-mnist.ini ${_runs}/launch_lines
+                 ${INNA_MPIRUN_PLAIN})
+set_tests_properties(launch_lines_bitwise PROPERTIES
+                     ENVIRONMENT "OMP_WAIT_POLICY=passive" TIMEOUT 600)
