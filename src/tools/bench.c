@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "blaskernel.h"
 #include "config.h"
 #include "fixedsum.h"
 #include "net.h"
@@ -953,12 +954,6 @@ static int run_one(const char *path, int batch, int reduction, const Options *o,
 static int g_oversub;   /* the sweep's ranks, one thread each */
 static long g_reps;
 
-static int weak_kernel(const char *core)
-{
-    return strcasestr(core, "skylakex") == NULL && strcasestr(core, "cooperlake") == NULL
-           && strcasestr(core, "sapphire") == NULL;
-}
-
 static const char *coretype_env(void)
 {
     const char *v = getenv("OPENBLAS_CORETYPE");
@@ -974,9 +969,6 @@ static void print_header(const Options *o)
     const int threads = o->sweep ? 1 : o->threads > 0 ? (int)o->threads : g_share;
     g_oversub = oversubscribed(threads);
     if (g_rank != 0) return;
-    const char *core = openblas_get_corename(), *forced = coretype_env();
-    __builtin_cpu_init();
-    const int avx512 = __builtin_cpu_supports("avx512f");
     printf("inna-bench %s: %d rank(s), %d core(s) per rank (affinity of the most confined rank); "
            "%d rank(s) on a node of %d core(s)\n", INNA_VERSION, g_size, least, g_local_ranks,
            g_cores);
@@ -991,11 +983,9 @@ static void print_header(const Options *o)
                "(at most the rank's chunks), one BLAS thread each; fast = one worker with that "
                "many BLAS threads\n", o->threads == 0 ? "--threads 0" : "the configs' run.threads",
                threads);
-    printf("BLAS: OpenBLAS %s kernel, OPENBLAS_CORETYPE=%s; CPU has AVX-512: %s (%s)\n", core,
-           forced ? forced : "(unset)", avx512 ? "yes" : "no", openblas_get_config());
-    if (avx512 && weak_kernel(core))
-        printf("warning: the %s kernel does not use AVX-512%s; SGEMM runs at about half the "
-               "speed this CPU allows\n", core, forced ? " (forced by OPENBLAS_CORETYPE)" : "");
+    char blas[512];
+    blaskernel_report(blas, sizeof blas);
+    printf("%s(%s)\n", blas, openblas_get_config());
     if (threads > least && least > 0)
         printf("warning: %d threads share %d core(s) per rank\n", threads, least);
     if (g_oversub)
@@ -1372,6 +1362,7 @@ static int finish(int status)
 
 int main(int argc, char **argv)
 {
+    blaskernel_choose(argv);   /* before anything else: may run the program again */
     int provided;   /* worker threads compute; only the master thread calls MPI */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);

@@ -5,8 +5,6 @@
  * folder); 3 diverged (non-finite loss or subgradient); 4 ranks disagree on
  * the parameters; 5 stopped by SIGTERM/SIGINT after writing a checkpoint
  * (resume with --resume); 1 anything else (e.g. a file could not be written). */
-#define _GNU_SOURCE /* strcasestr */
-#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -15,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
+#include "blaskernel.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "metrics.h"
@@ -82,25 +80,11 @@ static int finish(int status)
     return status;
 }
 
-/* OPENBLAS_CORETYPE can force a kernel weaker than the CPU's (e.g. Haswell's
- * AVX2 on an AVX-512 CPU): say so, since on CPUs with full-width AVX-512 units
- * that halves GEMM speed.  (Not on all: where AVX-512 runs as two 256-bit
- * halves, as on this project's AMD EPYC machine, both kernels reach about
- * 90-100 GFLOP/s per core; inna-bench measures it.) */
 static void report_blas(void)
 {
-    const char *core = openblas_get_corename();
-    const char *forced = getenv("OPENBLAS_CORETYPE");
-    printf("BLAS: OpenBLAS %s kernel\n", core);
-    __builtin_cpu_init();
-    int avx512 = __builtin_cpu_supports("avx512f");
-    int weak = strcasestr(core, "skylakex") == NULL && strcasestr(core, "cooperlake") == NULL
-               && strcasestr(core, "sapphire") == NULL;
-    if (forced && avx512 && weak)
-        printf("warning: OPENBLAS_CORETYPE=%s selects the %s kernel, but this CPU has AVX-512 "
-               "(SkylakeX kernel): GEMM may run at up to half speed (inna-bench measures it); "
-               "unset it to use the CPU's own kernel\n",
-               forced, core);
+    char text[512];
+    blaskernel_report(text, sizeof text);
+    fputs(text, stdout);
 }
 
 static void report_start(const Trainer *t)
@@ -518,6 +502,7 @@ static int claim_out_dir(RunFolder *rf, const Config *cfg, int new_run, char *er
 
 int main(int argc, char **argv)
 {
+    blaskernel_choose(argv);   /* before anything else: may run the program again */
     int provided;   /* worker threads compute; only the master thread calls MPI */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);

@@ -1,4 +1,4 @@
-# The run folder and the launch lines, with real jobs.
+# Launching: the run folder, the launch lines, the BLAS kernel -- with real jobs.
 set(_runs ${CMAKE_CURRENT_BINARY_DIR}/runs)
 
 # One job per folder (a lock the kernel drops on SIGKILL); a kill mid-write
@@ -17,3 +17,11 @@ add_test(NAME launch_lines_bitwise
                  ${INNA_MPIRUN_PLAIN})
 set_tests_properties(launch_lines_bitwise PROPERTIES
                      ENVIRONMENT "OMP_WAIT_POLICY=passive" TIMEOUT 600)
+
+# The OpenBLAS kernel of the CPU's instruction set when the library falls back
+# (forced for real), with and without mpirun; the user's choice honoured.
+add_test(NAME blas_kernel_fallback
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/blas_kernel.sh $<TARGET_FILE:inna>
+                 ${PROJECT_SOURCE_DIR}/configs/tiny.ini ${_runs}/blas_kernel ${INNA_MPIRUN})
+set_tests_properties(blas_kernel_fallback PROPERTIES SKIP_RETURN_CODE 77
+                     ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_WAIT_POLICY=passive")
