@@ -10,7 +10,8 @@
  *                 it is checked before HDF5 parses anything.
  *   root attrs    format "inna-checkpoint-1", inna_version, config (INI text),
  *                 step int64, nranks int32, reduce_exp int32, seed uint64,
- *                 params_hash, state_hash uint64 (see below)
+ *                 params_hash, state_hash uint64 (see below), engine (the
+ *                 compute engine, its version and instruction set; optional)
  *   layer01_conv/weight [out,in,kh,kw], bias [out] float32 ... as in model.h5
  *   optimizer     attrs name (inna|sgd|adam|adagrad), nstate, initialized;
  *                 one subgroup per state vector (inna: psi; sgd with momentum:
@@ -39,6 +40,7 @@ typedef struct {
     int nranks;         /* ranks of the run that wrote it (informational) */
     int reduce_exp;     /* state of the distributed reduction (an int the caller owns) */
     uint64_t seed;
+    char engine[160];   /* what computed it: engine name (library, version, ISA); "" if not recorded */
 } CheckpointMeta;
 
 /* Writes <dir>/ckpt-<step, 9 digits>.h5 atomically, then points <dir>/latest.h5 at it

@@ -4,6 +4,7 @@
 #define INNA_CONFIG_H
 #include <stddef.h>
 #include <stdint.h>
+#include "engine.h"
 #include "layers.h"
 #include "optim.h"
 
@@ -21,6 +22,7 @@ typedef struct {
     int threads;                    /* threads = auto (0): workers (exact) or BLAS threads (fast) per rank */
     long check_every;               /* check_every = 100 (steps between rank-agreement checks; 0 = never) */
     double log_every;               /* log_every = 60 (seconds between progress lines in a log; 0 = never) */
+    EngineKind engine;              /* engine = auto | onednn | openblas  */
     /* [dist] */
     Reduction reduction;            /* reduction = exact | fast           */
     int chunk;                      /* chunk = 16 (samples per unit of work, exact) */

@@ -1,15 +1,28 @@
 /* The network: a list of layers built from LayerSpecs, all parameters in one
  * contiguous buffer with named views into it (gradients in a parallel buffer),
- * and every activation buffer sized once for the largest local batch. */
+ * and every activation buffer sized once for the largest local batch.
+ *
+ * It computes on one engine (engine.h).  Whatever the engine: the input x of
+ * layer 0 is plain [c][n][h][w]; the last layer's y is the plain logits
+ * [classes][n]; the backward starts from dlogits (plain [classes][n]); after
+ * net_layer_backward of a parametric layer its gradient has been ADDED into
+ * grads + param_off in the flat layout.  In between, oneDNN keeps layer
+ * outputs (l->y) and their gradients in its own layouts: pass them along,
+ * read them with net_layer_output. */
 #ifndef INNA_NET_H
 #define INNA_NET_H
+#include "engine.h"
 #include "layers.h"
 
 /* Slots after the gradients: summed loss and correct count of the step, so
  * that one reduction carries both the subgradient and the metrics. */
 enum { NET_METRIC_LOSS, NET_METRIC_CORRECT, NET_METRICS };
 
+struct OnednnNet;   /* src/engine/onednn/onednn.h */
+
 typedef struct {
+    EngineKind engine;     /* ENGINE_OPENBLAS or ENGINE_ONEDNN              */
+    struct OnednnNet *dnnl; /* the oneDNN engine's primitives and buffers   */
     int nlayers;
     Layer *layers;
     Shape input;
@@ -21,18 +34,35 @@ typedef struct {
     float *dbuf[2];        /* ping-pong buffers for backward gradients     */
     float *dlogits;        /* [classes][max_n]                             */
     Workspace ws;
-    size_t activation_floats; /* total floats in y, dbuf, col: for memory reports */
+    size_t activation_floats; /* floats in y, dbuf, col (oneDNN: everything it holds:
+                                 blocked buffers, workspaces, scratchpad, weight copies) */
     int params_shared;     /* params belong to another Net (net_share_params) */
 } Net;
 
+/* net_build_on(ENGINE_OPENBLAS, ...).  Returns 0, or -1 with err set. */
 int net_build(Net *net, const LayerSpec *specs, int nlayers, Shape input, int max_n,
               char *err, size_t errlen);
+/* The network on an engine (AUTO: engine_resolve); oneDNN creates its
+ * primitives for max_n here (failure: "oneDNN: cannot create ... of layer
+ * 3: unimplemented"), those of a smaller n at its first forward. */
+int net_build_on(Net *net, EngineKind engine, const LayerSpec *specs, int nlayers, Shape input,
+                 int max_n, char *err, size_t errlen);
 void net_free(Net *net);
 /* Makes net read (and net_free leave) another net's parameter buffer: the
  * worker threads of a rank each own activations and gradients, not weights. */
 void net_share_params(Net *net, float *params);
 /* Weights ~ N(0, 2/fan_in) keyed by (seed, layer, element), biases 0. */
 void net_init_params(Net *net, uint64_t seed);
+/* After the parameters changed and before the next forward: oneDNN reorders
+ * them into its primitives' weight formats (this net's copies); OpenBLAS
+ * reads them in place (nothing to do). */
+void net_prepare_weights(Net *net);
+/* Layer i's output for n samples as plain [c][n][h][w] (tests, debugging;
+ * oneDNN, a conv followed by relu: the relu's output, fused into it). */
+void net_layer_output(const Net *net, int i, int n, float *dst);
+/* The implementations computing: "im2col + sgemm", or oneDNN's names by
+ * kind, "conv jit:avx512_core, jit_1x1:avx512_core; pool ...; eltwise ...". */
+void net_describe_impl(const Net *net, char *buf, size_t len);
 /* Forward n samples of x [c][n][h][w]; returns the logits [classes][n].
  * train selects dropout; sample_ids are global indices (for dropout keys). */
 const float *net_forward(Net *net, const float *x, int n, int train, uint64_t seed,

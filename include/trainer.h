@@ -37,7 +37,8 @@ typedef struct {
     long *ids;              /* global indices of the rank's positions of B_k  */
     int cores;              /* this rank's share of its node's cores (placement.h) */
     int nworkers;           /* exact: worker threads on whole chunks; fast: 1  */
-    int blas_threads;       /* threads per BLAS call: exact 1; fast the rank's */
+    int blas_threads;       /* threads per engine call (GEMM, oneDNN primitive):
+                               exact 1; fast the rank's                      */
     Worker *workers;
     fixed128 *acc;          /* exact: the step's sum, nparams + NET_METRICS + 2 flags */
     MPI_Request *reqs;      /* one per parametric layer + metrics + flags    */
@@ -53,10 +54,12 @@ typedef struct {
     int nonfinite;          /* exact: a non-finite (or > ~1e36) subgradient: no update made */
 } StepStats;
 
-/* Loads data, builds the network and optimizer, and sets the threads: cores is
- * the rank's share of the node (placement_cores), what run.threads = auto
- * gives.  Returns 0, or 2 with err set (bad input: files, shapes, classes,
- * budget) or 1 (out of memory, or a BLAS that will not run single-threaded). */
+/* Loads data, sets the threads, builds the network on cfg->engine
+ * (engine_resolve'd) and the optimizer: cores is the rank's share of the
+ * node (placement_cores), what run.threads = auto gives.  Returns 0, or 2
+ * with err set (bad input: files, shapes, classes, budget; an engine that
+ * cannot create a layer) or 1 (out of memory, or a BLAS that will not run
+ * single-threaded). */
 int trainer_setup(Trainer *t, const Config *cfg, int rank, int size, int cores, char *err,
                   size_t errlen);
 /* The same with t->train and t->test already filled (inna-bench's synthetic

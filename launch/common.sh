@@ -5,7 +5,7 @@
 INNA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 INNA_BUILD=${INNA_BUILD:-$INNA_ROOT/build}
 INNA_PACKAGES="cmake make gcc pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libhdf5-dev
-  hdf5-tools libinih-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-matplotlib"
+  hdf5-tools libinih-dev zlib1g-dev libdnnl-dev dataset-fashion-mnist python3-h5py python3-matplotlib"
 # What only the test suite needs: PyTorch, to check that model.h5 loads in it.
 INNA_TEST_PACKAGES="python3-torch"
 

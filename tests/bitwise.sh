@@ -4,8 +4,11 @@
 # on, batch 10 in 5 chunks of 2 (so 2, 3 and 4 ranks all split it unevenly),
 # on 1, 2, 3 and 4 ranks with one thread each, and on 1 and 2 ranks with 2 and
 # 3 threads each: the parameter hash printed at the end must be the same for
-# every ranks x threads.
+# every ranks x threads.  INNA_ENGINE=NAME: with run.engine = NAME;
+# INNA_BITWISE_CHUNK=C: chunks of C (4: 4 + 4 + 2, a short last chunk, and a
+# rank without a chunk on 4 ranks).
 set -u
+chunk=${INNA_BITWISE_CHUNK:-2}
 inna=$1 config=$2 dir=$3
 shift 3
 mkdir -p "$dir" || exit 1
@@ -17,8 +20,9 @@ for opt in "inna" "sgd --set optim.momentum=0.9 --set optim.nesterov=true" "adam
         np=${layout%x*} threads=${layout#*x}
         # shellcheck disable=SC2086  # $opt carries several words on purpose
         out=$("$@" -np $np "$inna" "$config" --set optim.name=$opt --set run.out="$dir/$name$layout" \
-              --set train.steps=8 --set train.batch=10 --set dist.chunk=2 --set net.dropout=0.3 \
-              --set data.augment=true --set run.check_every=1 --set run.threads=$threads 2>&1)
+              --set train.steps=8 --set train.batch=10 --set dist.chunk=$chunk --set net.dropout=0.3 \
+              --set data.augment=true --set run.check_every=1 --set run.threads=$threads \
+              ${INNA_ENGINE:+--set run.engine=$INNA_ENGINE} 2>&1)
         hash=$(printf '%s\n' "$out" | sed -n 's/^parameters: crc32 \([0-9a-f]*\) after 8 steps$/\1/p')
         if [ -z "$hash" ]; then
             printf '%s\n' "$out"; echo "FAIL: $name $layout printed no parameter hash"; status=1; continue

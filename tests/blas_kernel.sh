@@ -16,6 +16,8 @@ if has avx512f && has avx512bw && has avx512dq && has avx512vl; then best=Skylak
 elif has avx2 && has fma; then best=Haswell isa=AVX2
 else echo "skipped: this CPU has neither AVX2 nor AVX-512, there is no better kernel to choose"; exit 77; fi
 args=(--set train.steps=3)
+# INNA_ENGINE=NAME: with run.engine = NAME (the kernel matters to openblas).
+[ -n "${INNA_ENGINE:-}" ] && args+=(--set run.engine="$INNA_ENGINE")
 run() {   # run NAME [launcher...]
   local name=$1; shift
   OPENBLAS_CORETYPE=$best "$inna" "$config" "${args[@]}" --set run.out="$work/$name-ref" > "$work/$name-ref.log" 2>&1

@@ -9,7 +9,9 @@
 # one).  Then a resume on another ranks x threads layout reaches the same
 # bits.  The config (NiN: GEMMs large enough for OpenBLAS to thread them when
 # allowed) has dropout and augmentation on and splits unevenly (batch 10 in 5
-# chunks of 2).
+# chunks of 2).  Environment: INNA_ENGINE=NAME computes with run.engine =
+# NAME; INNA_CORETYPES lists the OPENBLAS_CORETYPE cases (default
+# "environment unset"; oneDNN does not read the variable: one case is enough).
 source "$(dirname "$0")/lib.sh"
 inna=$1 config=$2 work=$3; shift 3
 mpirun=("$@")
@@ -17,6 +19,7 @@ fresh "$work"
 cores=$(nproc)
 args=(--set train.batch=10 --set dist.chunk=2 --set net.dropout=0.3 --set data.augment=true
       --set run.check_every=1 --set data.train_limit=200 --set data.test_limit=100)
+[ -n "${INNA_ENGINE:-}" ] && args+=(--set run.engine="$INNA_ENGINE")
 
 # launch LAYOUT: the command line of one launch layout.
 launch() {
@@ -40,7 +43,7 @@ one() {
   hash_of "$dir.log"
 }
 
-for coretype in environment unset; do
+for coretype in ${INNA_CORETYPES:-environment unset}; do
   ref=""
   for vars in unset set; do
     for layout in plain np1 np2 np3 threads1 threads2 threads3; do

@@ -11,13 +11,15 @@ if(INNA_PYTHON)
 else()
   set(_mn_py none)
 endif()
-add_test(NAME multinode_netns_bitwise
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/multinode_bitwise.sh
-                 ${PROJECT_SOURCE_DIR}/launch/multinode.sh ${_mn_py} ${INNA_MULTINODE_TOL}
-                 ${CMAKE_CURRENT_BINARY_DIR}/runs/multinode $<TARGET_FILE:inna>
-                 ${PROJECT_SOURCE_DIR}/configs/tiny.ini ${INNA_MPIRUN})
-# The TIMEOUT stays above multinode.sh's own -t 120, so its traps, not a SIGKILL from
-# CTest, end a stuck job and remove the namespaces.
-set_tests_properties(multinode_netns_bitwise PROPERTIES
-                     SKIP_RETURN_CODE 77 TIMEOUT 300
-                     ENVIRONMENT "OPENBLAS_NUM_THREADS=1;MPIRUN=${MPIEXEC_EXECUTABLE}")
+foreach(engine ${INNA_ENGINES})
+  add_test(NAME multinode_netns_bitwise_${engine}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/multinode_bitwise.sh
+                   ${PROJECT_SOURCE_DIR}/launch/multinode.sh ${_mn_py} ${INNA_MULTINODE_TOL}
+                   ${CMAKE_CURRENT_BINARY_DIR}/runs/multinode_${engine} $<TARGET_FILE:inna>
+                   ${PROJECT_SOURCE_DIR}/configs/tiny.ini ${INNA_MPIRUN})
+  # The TIMEOUT stays above multinode.sh's own -t 120, so its traps, not a SIGKILL from
+  # CTest, end a stuck job and remove the namespaces.
+  set_tests_properties(multinode_netns_bitwise_${engine} PROPERTIES
+                       SKIP_RETURN_CODE 77 TIMEOUT 300
+                       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;MPIRUN=${MPIEXEC_EXECUTABLE};INNA_ENGINE=${engine}")
+endforeach()

@@ -6,6 +6,7 @@
 # 1-rank one within TOL (compare_models.py "same"), and 3 hosts x 1 rank must
 # match the local 3 ranks exactly: going over TCP between hosts changes nothing.
 # Exit 77 (skipped) when namespaces cannot be made here, or without h5py.
+# INNA_ENGINE=NAME: with run.engine = NAME.
 set -eu
 mn=$1 py=$2 tol=$3 out=$4 inna=$5 config=$6
 shift 6
@@ -17,7 +18,8 @@ train() { # NAME LAUNCHER...: the same 6 steps, model in $out/NAME
   name=$1
   shift
   "$@" "$inna" "$config" --set run.out="$out/$name" --set train.steps=6 \
-    --set train.batch=32 --set run.check_every=1 >"$out/$name.log" 2>&1 || {
+    --set train.batch=32 --set run.check_every=1 ${INNA_ENGINE:+--set run.engine=$INNA_ENGINE} \
+    >"$out/$name.log" 2>&1 || {
     rc=$?; cat "$out/$name.log"; [ "$rc" -eq 77 ] || echo "$name: exit status $rc"; exit "$rc"; }
 }
 # HOSTS RANKS: through multinode.sh; its job map names the hosts (inmnPID-N): every

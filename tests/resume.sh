@@ -13,6 +13,8 @@
 #   5. a full disk (a tiny tmpfs) while writing: one line naming the file,
 #      non-zero exit, the previous checkpoint still valid.
 # Parameters are compared by the hash inna prints at the end.
+# Environment: INNA_ENGINE=NAME computes with run.engine = NAME (default: the
+# config's); INNA_RESUME_PARTS=split runs part 1 only (the per-engine copies).
 source "$(dirname "$0")/lib.sh"
 inna=$1 config=$2 work=$3; shift 3
 mpirun=("$@")
@@ -20,6 +22,7 @@ fresh "$work"
 # Dropout and augmentation on, batch 16 in chunks of 4: every random stream in play.
 common=(--set train.batch=16 --set dist.chunk=4 --set net.dropout=0.3 --set data.augment=true
         --set run.check_every=10)
+[ -n "${INNA_ENGINE:-}" ] && common+=(--set run.engine="$INNA_ENGINE")
 
 
 # straight STEPS: hash of an uninterrupted run of STEPS steps on one rank.
@@ -53,6 +56,8 @@ ref=$(straight 24)
 got=$(hash_of "$work/split2.log")
 [ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   10 steps (np 2) + resume (np 3) to 24 = 24 straight: $got" \
   || fail "10 + resume to 24 gave '$got', straight 24 gave '$ref'"
+
+if [ "${INNA_RESUME_PARTS:-all}" = split ]; then finish; exit; fi
 
 # A long run to interrupt: checkpoints every 200 steps; budget far away.
 long=(--set train.steps=1000000 --set checkpoint.every=200 --set checkpoint.epoch=false)

@@ -40,10 +40,21 @@ foreach(np 2 3 4)
 endforeach()
 # Bitwise across ranks for every optimizer, dropout and augmentation on, and
 # reduction = fast differs from exact only by float rounding.
-add_test(NAME bitwise_ranks_optimizers
-         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bitwise.sh $<TARGET_FILE:inna> ${TINY}
-                 ${RUNS}/bitwise ${INNA_MPIRUN})
-set_tests_properties(bitwise_ranks_optimizers PROPERTIES ENVIRONMENT "${TRAIN_ENV}")
+# Once per engine (INNA_ENGINES): each engine's bits are the same for any
+# ranks x threads (the two engines' bits differ from each other).  oneDNN in
+# chunks of 4 (4 + 4 + 2): its primitives for a short chunk are made at their
+# first use, and must give the same bits wherever that chunk runs.
+foreach(engine ${INNA_ENGINES})
+  set(_chunk 2)
+  if(engine STREQUAL "onednn")
+    set(_chunk 4)
+  endif()
+  add_test(NAME bitwise_ranks_optimizers_${engine}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/bitwise.sh $<TARGET_FILE:inna> ${TINY}
+                   ${RUNS}/bitwise_${engine} ${INNA_MPIRUN})
+  set_tests_properties(bitwise_ranks_optimizers_${engine} PROPERTIES
+                       ENVIRONMENT "${TRAIN_ENV};INNA_ENGINE=${engine};INNA_BITWISE_CHUNK=${_chunk}")
+endforeach()
 # ... and those 6 steps did move the parameters (so the match above means something).
 add_test(NAME train_steps_move_params
          COMMAND ${PY} ${CMAKE_CURRENT_SOURCE_DIR}/compare_models.py
@@ -121,6 +132,14 @@ add_test(NAME resume_kill_signal_fulldisk
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
                  ${RUNS}/resume ${INNA_MPIRUN})
 set_tests_properties(resume_kill_signal_fulldisk PROPERTIES ENVIRONMENT "${TRAIN_ENV}" TIMEOUT 600)
+# Its part 1 (N steps on 2 ranks + resume on 3 = N + M straight) on each engine.
+foreach(engine ${INNA_ENGINES})
+  add_test(NAME resume_cross_ranks_${engine}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
+                   ${RUNS}/resume_${engine} ${INNA_MPIRUN})
+  set_tests_properties(resume_cross_ranks_${engine} PROPERTIES TIMEOUT 300
+                       ENVIRONMENT "${TRAIN_ENV};INNA_ENGINE=${engine};INNA_RESUME_PARTS=split")
+endforeach()
 
 # Every test above writes under ${RUNS}: they all start after runs_clean.
 get_property(_train_tests DIRECTORY PROPERTY TESTS)

@@ -78,7 +78,7 @@ _Static_assert(SAMPLE_SEQUENTIAL == 2 && OPT_ADAGRAD == 3 && PSI0_ZERO == 1 &&
                DATA_CIFAR100 == 2 && REDUCE_FAST == 1, "word lists follow the enum order");
 _Static_assert(sizeof(Sampling) == sizeof(int) && sizeof(OptimKind) == sizeof(int) &&
                sizeof(Psi0Kind) == sizeof(int) && sizeof(DataFormat) == sizeof(int) &&
-               sizeof(Reduction) == sizeof(int),
+               sizeof(Reduction) == sizeof(int) && sizeof(EngineKind) == sizeof(int),
                "enums are stored through an int pointer");
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
@@ -93,6 +93,9 @@ static const Key keys[] = {
               "whole chunks, 1 BLAS thread each (auto: at most the rank's chunks); fast = BLAS threads" },
     { "run", "log_every", K_DOUBLE, M(log_every), GE(0), .def = "60",
       .help = "seconds between progress lines when stdout is a log, not a terminal (0 = none)" },
+    { "run", "engine", K_ENUM, M(engine), engine_names, .def = "auto",
+      .help = "compute engine: onednn (its JIT kernels) | openblas (im2col + SGEMM) | auto "
+              "(onednn when built with it)" },
     { "run", "check_every", K_LONG, M(check_every), GE(0), .def = "100",
       .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
 
@@ -719,7 +722,7 @@ int config_load_text(Config *c, const char *text, const char *name, char *err, s
 static int resume_may_change(const char *section, const char *name)
 {
     static const char *const ok[] = {
-        "train.epochs", "train.steps", "run.out", "run.threads", "run.log_every", "run.check_every",
+        "train.epochs", "train.steps", "run.out", "run.threads", "run.engine", "run.log_every", "run.check_every",
         "checkpoint.every", "checkpoint.epoch", "checkpoint.initial", "checkpoint.keep",
         "data.dir", "data.train_images", "data.train_labels", "data.test_images",
         "data.test_labels", NULL };
@@ -806,6 +809,11 @@ void config_resolve_dropout(Config *c)
 int config_validate(const Config *c, char *err, size_t errlen)
 {
     const char *fmt = format_words[c->format];
+    if (!engine_available(c->engine)) {
+        snprintf(err, errlen, "run.engine: %s: this build has no oneDNN (install libdnnl-dev and "
+                 "rebuild, or choose openblas)", engine_name(c->engine));
+        return -1;
+    }
     if (c->nlayers < 1) {
         snprintf(err, errlen, "net.layer: the network has no layers");
         return -1;

@@ -157,6 +157,8 @@ static void sum_subgradients(Pass *p, long k, int T)
     }
     if (!exact(t)) memset(net->grads, 0, sizeof(float) * (net->nparams + NET_METRICS));
     if (nlocal) sampler_batch(&t->sampler, k, t->first, t->last, t->ids);
+    /* theta changed in the last update: each worker's engine copies of it. */
+    for (int j = 0; j < W && j < nlocal; j++) net_prepare_weights(t->workers[j].net);
 #pragma omp parallel num_threads(W) if (W > 1)
     {
         Worker *w = &t->workers[omp_get_thread_num()];
@@ -228,6 +230,7 @@ void evaluate(Trainer *t, const Dataset *d, double *loss, double *accuracy)
     const long c0 = nchunks * t->rank / t->size, c1 = nchunks * (t->rank + 1) / t->size;
     int64_t sums[3] = {0, 0, 0};  /* loss * 2^32, correct, chunks with a non-finite loss */
     int64_t loss_units = 0, correct = 0, bad = 0;
+    for (int j = 0; j < t->nworkers; j++) net_prepare_weights(t->workers[j].net);
 #pragma omp parallel for num_threads(t->nworkers) schedule(static, 1) if (t->nworkers > 1) \
         reduction(+ : loss_units, correct, bad)
     for (long c = c0; c < c1; c++) {

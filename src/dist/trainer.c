@@ -112,7 +112,9 @@ static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
     const size_t in_len = (size_t)c->input.c * c->input.h * c->input.w;
     w->net = &t->net;
     if (j > 0) {
-        if (net_build(&w->own, c->layers, c->nlayers, c->input, t->chunk, err, errlen) != 0) return 2;
+        if (net_build_on(&w->own, t->net.engine, c->layers, c->nlayers, c->input, t->chunk, err,
+                         errlen) != 0)
+            return 2;
         net_share_params(&w->own, t->net.params);
         w->net = &w->own;
     }
@@ -128,19 +130,25 @@ static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
     return 0;
 }
 
-/* exact: workers compute whole chunks and every GEMM runs on one BLAS thread,
- * whatever OPENBLAS_NUM_THREADS says, so a chunk's bits are the same wherever
- * it runs; run.threads workers (auto: the rank's cores, no more than its
- * chunks).  fast: one worker whose GEMMs take run.threads BLAS threads (auto:
- * the rank's cores); the float sum is order-dependent anyway. */
-static int set_threads(Trainer *t, char *err, size_t errlen)
+/* exact: workers compute whole chunks and every engine call (GEMM, oneDNN
+ * primitive) runs on one thread, whatever OPENBLAS_NUM_THREADS or
+ * OMP_NUM_THREADS say, so a chunk's bits are the same wherever it runs;
+ * run.threads workers (auto: the rank's cores, no more than its chunks).
+ * fast: one worker whose engine calls take run.threads threads (auto: the
+ * rank's cores); the float sum is order-dependent anyway.  Before any net
+ * is built: oneDNN fixes a primitive's threading when it creates it. */
+static int set_threads(Trainer *t, EngineKind engine, char *err, size_t errlen)
 {
     const Config *c = t->cfg;
     const int exact = c->reduction == REDUCE_EXACT, want = c->threads > 0 ? c->threads : t->cores;
     const int nlocal = t->chunk_last - t->chunk_first, busy = nlocal > 1 ? nlocal : 1;
     t->nworkers = !exact ? 1 : c->threads > 0 ? c->threads : want < busy ? want : busy;
     t->blas_threads = exact ? 1 : want;
+    engine_set_threads(engine, t->blas_threads);
+    /* OpenBLAS too under oneDNN (nothing of ours calls it then, but what
+     * reports its threads reports the truth). */
     const int got = placement_set_blas_threads(t->blas_threads);
+    if (engine != ENGINE_OPENBLAS) return 0;
     if (exact && got != 1) {
         snprintf(err, errlen, "OpenBLAS runs %d threads per call after being asked for 1: the exact "
                  "reduction needs single-threaded GEMMs", got);
@@ -194,8 +202,12 @@ int trainer_init(Trainer *t, const Config *cfg, int rank, int size, int cores, c
     t->chunk_last = share_begin(t->nchunks, rank + 1, size);
     t->first = t->chunk_first * t->chunk < cfg->batch ? t->chunk_first * t->chunk : cfg->batch;
     t->last = t->chunk_last * t->chunk < cfg->batch ? t->chunk_last * t->chunk : cfg->batch;
+    const EngineKind engine = engine_resolve(cfg->engine);
+    int rc = set_threads(t, engine, err, errlen);
+    if (rc) return rc;
     /* Buffers hold one chunk: the network works on one chunk at a time. */
-    if (net_build(&t->net, cfg->layers, cfg->nlayers, cfg->input, t->chunk, err, errlen) != 0) return 2;
+    if (net_build_on(&t->net, engine, cfg->layers, cfg->nlayers, cfg->input, t->chunk, err, errlen) != 0)
+        return 2;
     if (check_fit(&t->train, "training", &t->net, err, errlen) != 0) return 2;
     if (check_fit(&t->test, "test", &t->net, err, errlen) != 0) return 2;
     if (cfg->sampling == SAMPLE_SHUFFLE && t->train.n < cfg->batch) {
@@ -204,9 +216,7 @@ int trainer_init(Trainer *t, const Config *cfg, int rank, int size, int cores, c
         return 2;
     }
     set_transforms(t);
-    int rc = set_threads(t, err, errlen);
-    if (!rc) rc = alloc_run_buffers(t, err, errlen);
-    if (rc) return rc;
+    if ((rc = alloc_run_buffers(t, err, errlen))) return rc;
     if (sampler_init(&t->sampler, cfg->sampling, cfg->seed, t->train.n, cfg->batch) != 0) {
         snprintf(err, errlen, "out of memory");
         return 1;

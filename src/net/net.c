@@ -6,6 +6,9 @@
 #include <string.h>
 #include "net.h"
 #include "rng.h"
+#ifdef INNA_HAVE_ONEDNN
+#include "../engine/onednn/onednn.h"
+#endif
 
 static float *alloc_floats(size_t n)
 {
@@ -47,22 +50,32 @@ static int plan_layers(Net *net, const LayerSpec *specs, char *err, size_t errle
     return 0;
 }
 
-static int alloc_buffers(Net *net)
+/* What every engine shares: parameters, gradients, their views, dlogits. */
+static int alloc_common(Net *net)
 {
-    const int n = net->max_n;
-    size_t dmax = shape_len(net->input), colmax = 0, total = 0;
     net->params = alloc_floats(net->nparams);
     net->grads = alloc_floats(net->nparams + NET_METRICS);
-    if (!net->params || !net->grads) return -1;
+    net->dlogits = alloc_floats((size_t)net->classes * net->max_n);
+    if (!net->params || !net->grads || !net->dlogits) return -1;
     net->metrics = net->grads + net->nparams;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
+        if (!l->nparams) continue;
+        size_t nw = l->nparams - (size_t)l->out.c;
+        l->w = net->params + l->param_off;  l->b = l->w + nw;
+        l->dw = net->grads + l->param_off;  l->db = l->dw + nw;
+    }
+    return 0;
+}
+
+/* The layers of src/layers/: activations [c][n][h][w], im2col columns. */
+static int alloc_openblas(Net *net)
+{
+    const int n = net->max_n;
+    size_t dmax = shape_len(net->input), colmax = 0, total = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        Layer *l = &net->layers[i];
         size_t len = shape_len(l->out) * n;
-        if (l->nparams) {
-            size_t nw = l->nparams - (size_t)l->out.c;
-            l->w = net->params + l->param_off;  l->b = l->w + nw;
-            l->dw = net->grads + l->param_off;  l->db = l->dw + nw;
-        }
         if (!(l->y = alloc_floats(len))) return -1;
         total += len;
         if (l->spec.type == L_MAXPOOL && !(l->argmax = malloc(sizeof(int32_t) * len))) return -1;
@@ -72,10 +85,9 @@ static int alloc_buffers(Net *net)
     }
     for (int k = 0; k < 2; k++)
         if (!(net->dbuf[k] = alloc_floats(dmax * n))) return -1;
-    net->dlogits = alloc_floats((size_t)net->classes * n);
     net->ws.col_len = colmax;
     net->ws.col = alloc_floats(colmax);
-    if (!net->dlogits || !net->ws.col) return -1;
+    if (!net->ws.col) return -1;
     net->activation_floats = total + 2 * dmax * n + colmax + (size_t)net->classes * n;
     return 0;
 }
@@ -83,15 +95,45 @@ static int alloc_buffers(Net *net)
 int net_build(Net *net, const LayerSpec *specs, int nlayers, Shape input, int max_n,
               char *err, size_t errlen)
 {
+    return net_build_on(net, ENGINE_OPENBLAS, specs, nlayers, input, max_n, err, errlen);
+}
+
+static int out_of_memory(const Net *net, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "out of memory allocating the network for batch %d", net->max_n);
+    return -1;
+}
+
+/* The engine's own buffers (and, for oneDNN, its primitives). */
+static int build_engine(Net *net, char *err, size_t errlen)
+{
+    if (net->engine == ENGINE_OPENBLAS) return alloc_openblas(net) == 0 ? 0 : out_of_memory(net, err, errlen);
+    if (net->engine != ENGINE_ONEDNN) {
+        snprintf(err, errlen, "run.engine: no engine number %d", (int)net->engine);
+        return -1;
+    }
+#ifdef INNA_HAVE_ONEDNN
+    if (onednn_build(net, err, errlen) != 0) return -1;
+    net->activation_floats = onednn_bytes(net) / sizeof(float) + (size_t)net->classes * net->max_n;
+    return 0;
+#else
+    snprintf(err, errlen, "run.engine: %s: this build has no oneDNN", engine_name(net->engine));
+    return -1;
+#endif
+}
+
+int net_build_on(Net *net, EngineKind engine, const LayerSpec *specs, int nlayers, Shape input,
+                 int max_n, char *err, size_t errlen)
+{
     memset(net, 0, sizeof *net);
+    net->engine = engine_resolve(engine);
     net->nlayers = nlayers;
     net->input = input;
     net->max_n = max_n < 1 ? 1 : max_n;
     net->layers = calloc((size_t)nlayers, sizeof(Layer));
     if (!net->layers) { snprintf(err, errlen, "out of memory"); return -1; }
     if (plan_layers(net, specs, err, errlen) != 0) { net_free(net); return -1; }
-    if (alloc_buffers(net) != 0) {
-        snprintf(err, errlen, "out of memory allocating the network for batch %d", net->max_n);
+    if ((alloc_common(net) != 0 && out_of_memory(net, err, errlen)) || build_engine(net, err, errlen) != 0) {
         net_free(net);
         return -1;
     }
@@ -113,6 +155,9 @@ void net_share_params(Net *net, float *params)
 
 void net_free(Net *net)
 {
+#ifdef INNA_HAVE_ONEDNN
+    onednn_free(net);   /* its buffers, then the layers' pointers into them are NULL */
+#endif
     for (int i = 0; net->layers && i < net->nlayers; i++) {
         free(net->layers[i].y);
         free(net->layers[i].argmax);
@@ -144,10 +189,44 @@ void net_init_params(Net *net, uint64_t seed)
     }
 }
 
+/* The engines' one dispatch point: every net_* below that computes starts
+ * here.  ONEDNN is only ever set in a build that has it. */
+#ifdef INNA_HAVE_ONEDNN
+#define ON_ONEDNN(net) ((net)->engine == ENGINE_ONEDNN)
+#else
+#define ON_ONEDNN(net) 0
+#define onednn_prepare_weights(net) ((void)0)
+#define onednn_layer_forward(net, i, in, n, train, seed, step, ids) ((void)0)
+#define onednn_layer_backward(net, i, x, dy, n) ((float *)NULL)
+#define onednn_layer_output(net, i, n, dst) ((void)0)
+#define onednn_describe_impl(net, buf, len) ((void)0)
+#endif
+
+void net_prepare_weights(Net *net)
+{
+    if (ON_ONEDNN(net)) onednn_prepare_weights(net);
+}
+
+void net_layer_output(const Net *net, int i, int n, float *dst)
+{
+    if (ON_ONEDNN(net)) onednn_layer_output(net, i, n, dst);
+    else memcpy(dst, net->layers[i].y, sizeof(float) * shape_len(net->layers[i].out) * n);
+}
+
+void net_describe_impl(const Net *net, char *buf, size_t len)
+{
+    if (ON_ONEDNN(net)) onednn_describe_impl(net, buf, len);
+    else snprintf(buf, len, "im2col + sgemm");
+}
+
 void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint64_t seed,
                        long step, const long *sample_ids)
 {
     Layer *l = &net->layers[i];
+    if (ON_ONEDNN(net)) {
+        onednn_layer_forward(net, i, in, n, train, seed, step, sample_ids);
+        return;
+    }
     switch (l->spec.type) {
     case L_CONV:    conv_forward(l, in, n, &net->ws); break;
     case L_RELU:    relu_forward(l, in, n); break;
@@ -162,6 +241,7 @@ void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint6
 float *net_layer_backward(Net *net, int i, const float *x, const float *dy, int n)
 {
     Layer *l = &net->layers[i];
+    if (ON_ONEDNN(net)) return onednn_layer_backward(net, i, x, dy, n);
     const float *in = i ? net->layers[i - 1].y : x;
     float *dx = i ? net->dbuf[i & 1] : NULL;  /* dy of layer i lives in dbuf[(i+1)&1] */
     switch (l->spec.type) {

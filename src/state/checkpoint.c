@@ -195,7 +195,8 @@ static int meta_write(H5Out *o, hid_t file, const Ckpt *c)
         h5u_attr_int(o, file, "", "reduce_exp", c->m->reduce_exp) < 0 ||
         h5u_attr_write(o, file, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, "") < 0 ||
         h5u_attr_write(o, file, "params_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, &ph, "") < 0 ||
-        h5u_attr_write(o, file, "state_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, &sh, "") < 0)
+        h5u_attr_write(o, file, "state_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, &sh, "") < 0 ||
+        (c->m->engine[0] && h5u_attr_str(o, file, "engine", c->m->engine) < 0))
         return -1;
     return 0;
 }
@@ -558,6 +559,13 @@ static int meta_read(Load *L, hid_t file)
     if (step < 0 || step > LONG_MAX)
         return h5u_fail(o, "step %lld is out of range", (long long)step);
     L->meta.step = (long)step;
+    /* Checkpoints written before engines existed do not say: "". */
+    if (H5Aexists(file, "engine") > 0) {
+        char *engine = attr_read_str(o, file, "", "engine");
+        if (!engine) return -1;
+        snprintf(L->meta.engine, sizeof L->meta.engine, "%s", engine);
+        free(engine);
+    }
     return 0;
 }
 

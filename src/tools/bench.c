@@ -98,6 +98,7 @@ typedef struct {
 typedef struct {
     Gemm big;               /* the largest forward GEMM                       */
     int big_layer, ngemms, per_rank;
+    int skipped;            /* not run: the engine is not openblas            */
     double big_sum, big_min, seq_sum, seq_min, whole_sum, whole_min;
 } GemmRef;
 
@@ -110,6 +111,7 @@ typedef struct {
     Config cfg;
     const char *path;
     char name[128];
+    char engine[640];             /* what computes: engine, library, ISA; implementations */
     int classes, nlayers, chunk, nchunks, chunks_min, chunks_max, n_min, n_max;
     int workers, blas, oversub;  /* threads per rank = workers x BLAS threads */
     size_t nparams;
@@ -483,6 +485,7 @@ static Floor memory_floor(const Trainer *t)
     for (int i = 0; i < net->nlayers; i++) {
         const Layer *l = &net->layers[i];
         double len = (double)shape_len(l->out) * net->max_n;
+        if (net->engine != ENGINE_OPENBLAS) break;   /* oneDNN counts its own */
         if (l->spec.type == L_MAXPOOL) f.aux += 4.0 * len / MIB;
         if (l->spec.type == L_DROPOUT) f.aux += len / MIB;
     }
@@ -888,6 +891,15 @@ static void summarize(const Trainer *t, const Options *o, const Loop *L, double 
     r->loss = L->loss;
 }
 
+/* "onednn (oneDNN 2.6.3, avx512_core); conv jit:avx512_core, ..." */
+static void describe_engine(const Net *net, char *buf, size_t len)
+{
+    char lib[128], impl[480];
+    engine_describe(net->engine, lib, sizeof lib);
+    net_describe_impl(net, impl, sizeof impl);
+    snprintf(buf, len, "%s (%s); %s", engine_name(net->engine), lib, impl);
+}
+
 /* One network at one batch size and reduction; returns an exit status agreed
  * by all ranks.  with_ref: measure the SGEMM reference too. */
 static int run_one(const char *path, int batch, int reduction, const Options *o, int with_ref,
@@ -926,6 +938,7 @@ static int run_one(const char *path, int batch, int reduction, const Options *o,
     }
     t.layer_s = layer_s;
     r->workers = t.nworkers;
+    describe_engine(&t.net, r->engine, sizeof r->engine);
     r->blas = openblas_get_num_threads();
     r->oversub = oversubscribed(r->workers * r->blas);
     describe_chunks(&t, r);
@@ -933,7 +946,11 @@ static int run_one(const char *path, int batch, int reduction, const Options *o,
     read_mem(&rss, &hwm);
     blocking_allreduce(&t, o->reps, r);
     const double data = replay_data(&t, o), convert = replay_convert(&t, o);
-    if (with_ref && gemm_reference(&t, &r->ref) != 0) rc = 1;
+    /* The SGEMM reference times the OpenBLAS engine's GEMMs (its im2col
+     * buffers): for another engine there is nothing to compare with. */
+    r->ref.big_layer = -1;
+    r->ref.skipped = t.net.engine != ENGINE_OPENBLAS;
+    if (with_ref && !r->ref.skipped && gemm_reference(&t, &r->ref) != 0) rc = 1;
     summarize(&t, o, &L, data, convert, r);
     r->rss = reduce_d(rss, MPI_MAX);
     r->hwm = reduce_d(hwm, MPI_MAX);
@@ -1008,6 +1025,7 @@ static void print_config(const Result *r, const Options *o)
            c->reduction == REDUCE_EXACT ? "dist.chunk; 128-bit fixed-point sums"
                                         : "one chunk per rank; float MPI_SUM",
            r->chunks_min, r->chunks_max, r->n_min, r->n_max);
+    printf("   engine: %s\n", r->engine);
     printf("   synthetic set of %ld samples, sampling %s%s; %ld warm-up + %ld timed steps\n",
            r->nsamples, sampling_names[c->sampling], c->augment ? ", augmentation on" : "",
            o->warmup, o->steps);
@@ -1027,7 +1045,11 @@ static void print_throughput(const Result *r)
 
 static void print_sgemm(const GemmRef *r, double achieved)
 {
-    if (r->big_layer < 0) { printf("SGEMM: the network has no convolution\n"); return; }
+    if (r->big_layer < 0) {
+        printf("SGEMM: %s\n", !r->skipped ? "the network has no convolution"
+                                  : "no reference (it times the openblas engine's GEMMs)");
+        return;
+    }
     printf("SGEMM on all %d rank(s) at once, shapes for one chunk of %d images, K cut in blocks "
            "of %d as conv.c does:\n", g_size, r->per_rank, GEMM_K_BLOCK);
     printf("   largest conv forward (layer %d, M=%d N=%d K=%d): %d x %.1f (slowest %.1f) = "
@@ -1129,7 +1151,9 @@ static void print_bench_line(const Result *r, const Options *o)
     const double gflop_img = (f->fwd + f->dw + f->dx) / 1e9;
     const double achieved = gflop_img * c->batch / r->step;
     const char *forced = coretype_env();
-    printf("BENCH config=%s input=%dx%dx%d np=%d threads=%d oversubscribed=%d core=%s coretype=%s "
+    char engine[64];   /* the engine's name: the description up to its first space */
+    snprintf(engine, sizeof engine, "%.*s", (int)strcspn(r->engine, " "), r->engine);
+    printf("BENCH config=%s engine=%s input=%dx%dx%d np=%d threads=%d oversubscribed=%d core=%s coretype=%s "
            "batch=%d chunk=%d chunks=%d chunks_per_rank=%d reduction=%s steps=%ld warmup=%ld "
            "rounds=%ld workers=%d blas_threads=%d nparams=%zu layer_params=%s img_s=%.3f step_s=%.6f compute_s=%.6f "
            "compute_max_s=%.6f "
@@ -1137,7 +1161,7 @@ static void print_bench_line(const Result *r, const Options *o)
            "update_s=%.6f forward_s=%.6f backward_s=%.6f data_s=%.6f convert_s=%.6f rest_s=%.6f "
            "gflop_img=%.5f gflops=%.2f sgemm_gflops=%.2f sgemm_frac=%.3f seq_gflops=%.2f "
            "seq_frac=%.3f wholek_gflops=%.2f",
-           r->name, c->input.c, c->input.h, c->input.w, g_size, r->workers * r->blas,
+           r->name, engine, c->input.c, c->input.h, c->input.w, g_size, r->workers * r->blas,
            r->oversub, openblas_get_corename(), forced ? forced : "unset", c->batch, r->chunk,
            r->nchunks, r->chunks_max, reduction_names[c->reduction], o->steps, o->warmup,
            o->rounds, r->workers, r->blas, r->nparams, r->layer_params, c->batch / r->step, r->step, r->compute,

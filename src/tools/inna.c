@@ -30,6 +30,9 @@
 #define EXIT_STOPPED 5
 
 static int g_rank, g_size;
+/* What computes this run: "onednn (oneDNN 2.6.3, avx512_core)"; printed,
+ * stored in checkpoints, compared across ranks and with a resumed checkpoint. */
+static char g_engine[160];
 
 static void usage(FILE *f)
 {
@@ -52,6 +55,8 @@ static void usage(FILE *f)
         "  -p, --progress                a progress bar per epoch (default: when stdout is a\n"
         "                                terminal and not under mpirun, which always gives one)\n"
         "  -P, --no-progress             one line per epoch only, as in a log\n"
+        "  -c, --check                   read and check the config (and --set) only: print\n"
+        "                                the resolved config, exit 0, or the error, exit 2\n"
         "  -h, --help                    this help, with every config key\n"
         "  -V, --version                 print the version\n\n"
         "exit status: 0 done, 2 bad input, 3 diverged, 4 ranks disagree, 5 stopped by\n"
@@ -87,6 +92,46 @@ static void report_blas(void)
     fputs(text, stdout);
 }
 
+static void describe_engine(const Config *c)
+{
+    const EngineKind k = engine_resolve(c->engine);
+    char d[128];
+    engine_describe(k, d, sizeof d);
+    snprintf(g_engine, sizeof g_engine, "%s (%s)", engine_name(k), d);
+}
+
+/* Ranks that compute with another engine, library version or instruction
+ * set give other bits for the same chunk (a mixed cluster): exact mode
+ * refuses to start, naming them; fast mode, whose bits depend on the ranks
+ * anyway, warns.  Returns 0 or EXIT_INPUT (reported). */
+static int check_same_engine(const Config *c)
+{
+    enum { LEN = sizeof g_engine };
+    char *all = g_rank == 0 ? malloc((size_t)g_size * LEN) : NULL;
+    int rc = g_rank == 0 && !all;
+    if ((rc = agree(rc, "out of memory"))) return rc;
+    MPI_Gather(g_engine, LEN, MPI_CHAR, all, LEN, MPI_CHAR, 0, MPI_COMM_WORLD);
+    char msg[1024] = "", ranks[256] = "";
+    const char *other = NULL;   /* the first description unlike rank 0's, and its ranks */
+    for (int r = 1; g_rank == 0 && r < g_size; r++) {
+        const char *e = all + (size_t)r * LEN;
+        if (strcmp(e, g_engine) == 0 || (other && strcmp(e, other) != 0)) continue;
+        other = e;
+        const size_t at = strlen(ranks);
+        snprintf(ranks + at, sizeof ranks - at, "%s%d", at ? ", " : "", r);
+    }
+    if (other)
+        snprintf(msg, sizeof msg, "run.engine: rank 0 computes with %s but rank(s) %s with %s: "
+                 "a chunk's bits would depend on where it runs (cap the instruction set with "
+                 "ONEDNN_MAX_CPU_ISA or OPENBLAS_CORETYPE on every node)", g_engine, ranks, other);
+    free(all);
+    if (msg[0] && c->reduction == REDUCE_FAST) {
+        printf("warning: %s\n", msg + strlen("run.engine: "));
+        msg[0] = '\0';
+    }
+    return agree(msg[0] ? EXIT_INPUT : 0, msg);
+}
+
 static void report_start(const Trainer *t)
 {
     const Config *c = t->cfg;
@@ -98,13 +143,16 @@ static void report_start(const Trainer *t)
            ? "exact (128-bit fixed-point sum: the same bits for any ranks and threads)"
            : "fast (float sum: bits depend on the number of ranks)");
     if (c->reduction == REDUCE_EXACT)
-        printf("threads: %d worker(s) per rank on whole chunks (%s), 1 BLAS thread per GEMM: the "
+        printf("threads: %d worker(s) per rank on whole chunks (%s), 1 thread per layer call: the "
                "bits do not depend on ranks, threads or the environment\n", t->nworkers,
                c->threads > 0 ? "run.threads" : "auto: the rank's cores, at most its chunks");
     else
-        printf("threads: %d BLAS thread(s) per GEMM (%s)\n", t->blas_threads,
+        printf("threads: %d thread(s) per layer call (%s)\n", t->blas_threads,
                c->threads > 0 ? "run.threads" : "auto: the rank's cores");
-    report_blas();
+    char impl[512];
+    net_describe_impl(net, impl, sizeof impl);
+    printf("engine: %s%s; %s\n", g_engine, c->engine == ENGINE_AUTO ? " (auto)" : "", impl);
+    if (net->engine == ENGINE_OPENBLAS) report_blas();
     printf("network: %d layers, input %dx%dx%d, %d classes, %zu parameters\n", net->nlayers,
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
     printf("data: %ld training, %ld test samples; %ld steps per epoch, %ld steps in all\n",
@@ -259,6 +307,7 @@ static int save_checkpoint(Trainer *t, RunFiles *f, long done)
     const double t0 = MPI_Wtime();
     if (g_rank == 0) {
         CheckpointMeta m = { .step = done, .nranks = g_size, .reduce_exp = 0, .seed = t->cfg->seed };
+        snprintf(m.engine, sizeof m.engine, "%s", g_engine);
         if (f->metrics && metrics_flush(f->metrics, err, sizeof err) != 0) rc = 1;
         else if (checkpoint_save(t->cfg->out, &t->net, &t->opt, &m, f->config_ini,
                                  t->cfg->ckpt_keep, NULL, 0, err, sizeof err) != 0) rc = 1;
@@ -472,6 +521,9 @@ static int load_resume_state(Trainer *t, const char *ckpt, long *start, char *er
     *start = m.step;
     if (g_rank == 0)
         printf("resumed from %s at step %ld (written by %d rank(s))\n", ckpt, m.step, m.nranks);
+    if (g_rank == 0 && m.engine[0] && strcmp(m.engine, g_engine) != 0)
+        printf("warning: the checkpoint was computed with %s, this run computes with %s: from here "
+               "on the bits differ from a run that stayed there\n", m.engine, g_engine);
     return 0;
 }
 
@@ -514,17 +566,17 @@ int main(int argc, char **argv)
     /* Open MPI hands every rank a pseudo-terminal, so under mpirun isatty says
      * nothing about where the output goes: the launcher must ask with -p. */
     int rc = 0, progress = isatty(STDOUT_FILENO) && !getenv("OMPI_COMM_WORLD_SIZE");
-    int progress_on = 0, progress_off = 0;
+    int progress_on = 0, progress_off = 0, check_only = 0;
     const char *resume = NULL;
     config_defaults(&cfg);
     static const struct option opts[] = {
         {"set", required_argument, 0, 's'}, {"resume", required_argument, 0, 'r'},
         {"progress", no_argument, 0, 'p'}, {"no-progress", no_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+        {"check", no_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     /* Overrides are applied after the file, in order: collect them first. */
     const char *sets[256];
     int nsets = 0, opt;
-    while ((opt = getopt_long(argc, argv, "s:r:pPhV", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:r:pPchV", opts, NULL)) != -1) {
         switch (opt) {
         case 's':
             if (nsets == 256) { snprintf(err, sizeof err, "too many --set options"); rc = EXIT_INPUT; }
@@ -533,6 +585,7 @@ int main(int argc, char **argv)
         case 'r': resume = optarg; break;
         case 'p': progress = progress_on = 1; break;
         case 'P': progress = 0, progress_off = 1; break;
+        case 'c': check_only = 1; break;
         case 'h': if (g_rank == 0) usage(stdout); return finish(0);
         case 'V': if (g_rank == 0) printf("inna %s\n", INNA_VERSION); return finish(0);
         default:  if (g_rank == 0) fprintf(stderr, "inna: see inna --help\n"); return finish(EXIT_INPUT);
@@ -562,11 +615,19 @@ int main(int argc, char **argv)
     }
     free(stored);
     if ((rc = agree(rc, err))) return finish(rc);
+    if (check_only) {   /* what a study or a script checks before it starts anything */
+        char *ini = g_rank == 0 ? config_to_ini(&cfg) : NULL;
+        if (ini) fputs(ini, stdout);
+        free(ini);
+        return finish(0);
+    }
 
     static Trainer t;
     const int cores = placement_cores(MPI_COMM_WORLD);
     rc = trainer_setup(&t, &cfg, g_rank, g_size, cores, err, sizeof err);
     if ((rc = agree(rc, err))) return finish(rc);
+    describe_engine(&cfg);
+    if ((rc = check_same_engine(&cfg))) return finish(rc);
     RunFolder folder;   /* held until the process ends */
     if ((rc = agree(claim_out_dir(&folder, &cfg, !resume, err, sizeof err), err))) return finish(rc);
     RunFiles files = { .config_ini = config_to_ini(&cfg) };
