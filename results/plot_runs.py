@@ -2,7 +2,7 @@
 """Figure 2 of the paper from runs' metrics.h5: log10 training loss and test
 accuracy against epochs, one curve per group of runs.
 
-Usage: plot_runs.py RUN [RUN ...] -o OUT.png [--title TEXT]
+Usage: plot_runs.py RUN [RUN ...] -o OUT.png [--title TEXT] [--label FOLDER=TEXT ...]
 
 RUN is a metrics.h5 file or a run folder holding one.  The epoch rows give
 the curves (train_loss, test_acc; epoch k is drawn at k + 1, epochs done).
@@ -16,7 +16,9 @@ apart groups that would share that label, e.g. alpha and beta) and drawn as
 the mean over its runs with a band from best to worst, a single run as a line.
 The mean is of the loss, then log10.  A group's runs are cut to the epochs
 they all have.  A run without any config is a group of its own, labelled by
-its folder name.  Prints one line per group; errors are one line on stderr,
+its folder name.  --label FOLDER=TEXT (repeatable) names the group that
+holds the run in FOLDER instead (launch/study.sh names its curves so).
+Prints one line per group; errors are one line on stderr,
 exit status 2.
 """
 import argparse
@@ -174,10 +176,26 @@ def draw(ax_loss, ax_acc, runs, label, color):
     return len(epochs)
 
 
-def plot(groups, out, title):
+def given_labels(groups, pairs):
+    """{group key: TEXT} for the groups that hold a run named by --label FOLDER=TEXT."""
+    wanted = {}
+    for pair in pairs:
+        folder, eq, text = pair.partition("=")
+        if not eq or not text.strip():
+            raise Refused(f"--label {pair}: not FOLDER=TEXT")
+        wanted[os.path.realpath(folder)] = text.strip()
+    out = {}
+    for key, runs in groups.items():
+        for r in runs:
+            if os.path.realpath(r.folder) in wanted:
+                out.setdefault(key, wanted[os.path.realpath(r.folder)])
+    return out
+
+
+def plot(groups, out, title, given=None):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    names, lines = labels(groups), []
+    names, lines = {**labels(groups), **(given or {})}, []
     for i, (key, runs) in enumerate(groups.items()):
         n = draw(ax_loss, ax_acc, runs, names[key], colors[i % len(colors)])
         most = max(len(r.epochs) for r in runs)
@@ -205,6 +223,8 @@ def main(argv):
     p.add_argument("runs", nargs="+", metavar="RUN", help="metrics.h5 file or run folder")
     p.add_argument("-o", "--out", required=True, help="PNG file to write")
     p.add_argument("--title", default="", help="figure title")
+    p.add_argument("--label", action="append", default=[], metavar="FOLDER=TEXT",
+                   help="label of the group holding the run in FOLDER (repeatable)")
     a = p.parse_args(argv)
     groups = {}
     for arg in a.runs:
@@ -220,7 +240,7 @@ def main(argv):
     if not groups:
         raise Refused("no run has an epoch row: nothing to plot")
     try:
-        plot(groups, a.out, a.title)
+        plot(groups, a.out, a.title, given_labels(groups, a.label))
     except OSError as e:
         raise Refused(f"{a.out}: cannot write: {e.strerror or e}") from None
 
