@@ -50,15 +50,20 @@ inna_build() {
     cmake --build "$INNA_BUILD" -j "$(nproc)"
 }
 
-# A Python that imports h5py and matplotlib: python3 on PATH may be a separate
-# build without Debian's modules, so try it, then Debian's own interpreter.
+# inna_python [MODULES]: a Python that imports MODULES (the import line,
+# "h5py, matplotlib" unless given, e.g. "torch, h5py, numpy"): python3 on PATH
+# may be a separate build without Debian's modules, so try $INNA_PYTHON, it,
+# then Debian's own interpreter.  Prints its path; else says which modules it
+# wanted (and their Debian packages) on stderr and returns 1.
 inna_python() {
-  local py
+  local modules=${1:-h5py, matplotlib} py names
   for py in "${INNA_PYTHON:-}" python3 /usr/bin/python3; do
-    [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c 'import h5py, matplotlib' 2>/dev/null &&
+    [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c "import $modules" 2>/dev/null &&
       { echo "$py"; return 0; }
   done
-  inna_say "no Python with h5py and matplotlib (install python3-h5py python3-matplotlib)"
+  read -ra names <<< "${modules//,/ }"
+  local list="${names[*]:0:${#names[@]}-1}"   # "torch h5py numpy" -> "torch, h5py and numpy"
+  inna_say "no Python with ${list:+${list// /, } and }${names[-1]} (install ${names[*]/#/python3-})"
   return 1
 }
 

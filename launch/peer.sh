@@ -92,17 +92,6 @@ for c in "${configs[@]}"; do
 done
 torch_threads=$((np * threads))
 
-# An interpreter that imports torch (and h5py, which inna_torch.py needs):
-# python3 on PATH may be a separate build without Debian's modules.
-peer_python() {
-  local py
-  for py in "${INNA_PYTHON:-}" python3 /usr/bin/python3; do
-    [ -n "$py" ] && command -v "$py" >/dev/null && "$py" -c 'import torch, h5py, numpy' 2>/dev/null &&
-      { echo "$py"; return 0; }
-  done
-  return 1
-}
-
 # key=value of one record line (BENCH ..., PEER ...) on stdin.
 field() { awk -v k="$1" '{ for (i = 2; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit } }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -140,7 +129,9 @@ echo "$peak_start"
 [ -n "$peak_start" ] || { inna_say "peer.sh: inna-peak printed no figure"; exit 1; }
 
 py=""
-if py=$(peer_python); then
+# A Python with torch (and h5py, which inna_torch.py needs); without one the
+# peer column is skipped, said by the line below rather than inna_python.
+if py=$(inna_python "torch, h5py, numpy" 2>/dev/null); then
   echo "PyTorch: $("$py" -c 'import torch; print("torch", torch.__version__, "from", torch.__file__)') ($py)"
 else
   py=""

@@ -33,6 +33,9 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "python"))
+from inna_config import read_ini  # noqa: E402
+
 PROG = "plot_runs.py"
 FORMAT = "inna-metrics-1"
 NOT_EXPERIMENT = ("run", "checkpoint")   # config sections left out of the group key
@@ -79,7 +82,7 @@ def config_source(folder):
 
 
 def read_config(folder):
-    """{(section, key): value} of the run's resolved config, or None."""
+    """{"section.key": value} of the run's resolved config, or None."""
     src = config_source(folder)
     if src is None:
         return None
@@ -90,23 +93,7 @@ def read_config(folder):
         raise Refused(f"{src}: cannot read its config attribute: {e}") from None
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return parse_ini(text)
-
-
-def parse_ini(text):
-    """{(section, key): value}; repeated keys (net.layer) joined in order."""
-    items, section = {}, ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in ";#":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-        elif "=" in line:
-            key, value = (s.strip() for s in line.split("=", 1))
-            k = (section, key)
-            items[k] = items[k] + "\n" + value if k in items else value
-    return items
+    return read_ini(text)
 
 
 class Run:
@@ -119,15 +106,15 @@ class Run:
             self.key = ("no config", os.path.abspath(self.path))
         else:
             self.key = tuple(sorted((k, v) for k, v in self.config.items()
-                                    if k[0] not in NOT_EXPERIMENT))
+                                    if k.partition(".")[0] not in NOT_EXPERIMENT))
 
 
 def base_label(run):
     if run.config is None:
         name = os.path.basename(run.path)
         return os.path.basename(run.folder) if name == "metrics.h5" else os.path.splitext(name)[0]
-    name = run.config.get(("optim", "name"), "?")
-    return f"{name} lr={run.config.get(('optim', 'lr'), '?')}"
+    name = run.config.get("optim.name", "?")
+    return f"{name} lr={run.config.get('optim.lr', '?')}"
 
 
 def labels(groups):
@@ -142,7 +129,7 @@ def labels(groups):
         keys = sorted({k for c in configs for k in c})
         differ = [k for k in keys if len({c.get(k) for c in configs}) > 1][:4]
         for key, c in zip(same, configs):
-            extra = " ".join(f"{k[1]}={c.get(k, '-')}" for k in differ if "\n" not in str(c.get(k)))
+            extra = " ".join(f"{k.partition('.')[2]}={c.get(k, '-')}" for k in differ if "\n" not in str(c.get(k)))
             out[key] = f"{label} {extra}".rstrip()
     return out
 

@@ -54,6 +54,8 @@ import time
 import h5py
 import numpy as np
 
+import inna_config
+
 STUDY_KEYS = ("name", "base", "search_epochs", "final_epochs", "seeds", "select_key", "metric")
 # Metrics of metrics.h5 epochs/ rows: name -> True when larger is better.
 METRICS = {"train_loss": False, "test_loss": False, "train_acc": True, "test_acc": True}
@@ -359,29 +361,13 @@ def inna_check(inna, args):
     return (0, r.stdout) if r.returncode == 0 else (r.returncode, err or f"exit status {r.returncode}")
 
 
-def parse_config(text):
-    """Resolved INI text -> {section.key: value} (net.layer lines joined)."""
-    out, section = {}, ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in ";#":
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-        elif "=" in line:
-            k, v = (s.strip() for s in line.split("=", 1))
-            k = f"{section}.{k}"
-            out[k] = out[k] + "\n" + v if k in out else v
-    return out
-
-
 def validate(study, inna, folder):
     """Every key is a config key and every point a valid config; returns
     {run name: resolved config} of the runs checked."""
     rc, text = inna_check(inna, [study.base])
     if rc != 0:
         raise Refused(f"{study.path}: [study] base: {study.base}: {text}")
-    known = set(parse_config(text))
+    known = set(inna_config.read_ini(text))
     for key, _, where in study.sets:
         if key not in known:
             raise Refused(f"{where} {key}: not a config key (see inna --help)")
@@ -403,7 +389,7 @@ def validate(study, inna, folder):
     for run, (rc, text) in zip(runs, results):
         if rc != 0:
             raise Refused(f"{point_where(study, run, text)}: invalid point ({run.name}): {text}")
-        resolved[run.name] = parse_config(text)
+        resolved[run.name] = inna_config.read_ini(text)
     return resolved
 
 
@@ -430,7 +416,7 @@ def stored_config(folder):
                     text = f.attrs["config"]
             except (OSError, KeyError):
                 return None   # inna itself judges a damaged file on resume
-            return parse_config(text.decode() if isinstance(text, bytes) else text)
+            return inna_config.read_ini(text.decode() if isinstance(text, bytes) else text)
     return None
 
 
@@ -443,7 +429,7 @@ def check_existing(study, inna, runs):
     for run, (rc, text) in zip(todo, results):
         if rc != 0:
             raise Refused(f"{point_where(study, run, text)}: invalid point ({run.name}): {text}")
-        want, have = parse_config(text), stored_config(run.folder)
+        want, have = inna_config.read_ini(text), stored_config(run.folder)
         for key in sorted(set(want) | set(have)):
             if key not in RESUMABLE and want.get(key) != have.get(key):
                 raise Refused(f"{run.folder}: holds a run with {key} = {have.get(key)!r}, the study "

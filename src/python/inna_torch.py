@@ -24,26 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from inna_config import net_layers, read_ini
+
 
 def parse_config(text):
-    """The resolved INI text -> {"section.key": "value"}, with the [net] layer
-    lines as config["net.layers"] = [(type, {key: int or float}), ...]."""
-    config, layers, section = {}, [], ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in ";#":
-            continue
-        if line.startswith("["):
-            section = line[1:line.index("]")]
-            continue
-        key, _, value = (s.strip() for s in line.partition("="))
-        if section == "net" and key == "layer":
-            kind, *args = value.split()
-            layers.append((kind, {k: float(v) if k == "rate" else int(v)
-                                  for k, v in (a.split("=", 1) for a in args)}))
-        else:
-            config[f"{section}.{key}"] = value
-    config["net.layers"] = layers
+    """The resolved INI text -> inna_config.read_ini's {"section.key": "value"},
+    with the [net] layer lines also as config["net.layers"] =
+    inna_config.net_layers: [(type, {key: int or float}), ...]."""
+    config = read_ini(text)
+    config["net.layers"] = net_layers(config)
     return config
 
 
