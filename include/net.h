@@ -63,6 +63,10 @@ void net_layer_output(const Net *net, int i, int n, float *dst);
 /* The implementations computing: "im2col + sgemm", or oneDNN's names by
  * kind, "conv jit:avx512_core, jit_1x1:avx512_core; pool ...; eltwise ...". */
 void net_describe_impl(const Net *net, char *buf, size_t len);
+/* What computes: "onednn (oneDNN 2.6.3, avx512_core)" -- the engine, its
+ * library, version and instruction set (as printed, stored in checkpoints
+ * and compared across ranks). */
+void net_describe_engine(const Net *net, char *buf, size_t len);
 /* Forward n samples of x [c][n][h][w]; returns the logits [classes][n].
  * train selects dropout; sample_ids are global indices (for dropout keys). */
 const float *net_forward(Net *net, const float *x, int n, int train, uint64_t seed,

@@ -7,5 +7,5 @@ if("onednn" IN_LIST INNA_ENGINES)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/engines_agree.sh $<TARGET_FILE:inna>
                    ${PROJECT_SOURCE_DIR}/configs/tiny.ini ${CMAKE_CURRENT_BINARY_DIR}/runs_engines 1e-5)
   set_tests_properties(engines_agree_20_steps PROPERTIES SKIP_RETURN_CODE 77
-                       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_WAIT_POLICY=passive")
+                       ENVIRONMENT "OMP_WAIT_POLICY=passive")
 endif()

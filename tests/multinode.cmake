@@ -21,5 +21,5 @@ foreach(engine ${INNA_ENGINES})
   # CTest, end a stuck job and remove the namespaces.
   set_tests_properties(multinode_netns_bitwise_${engine} PROPERTIES
                        SKIP_RETURN_CODE 77 TIMEOUT 300
-                       ENVIRONMENT "OPENBLAS_NUM_THREADS=1;MPIRUN=${MPIEXEC_EXECUTABLE};INNA_ENGINE=${engine}")
+                       ENVIRONMENT "MPIRUN=${MPIEXEC_EXECUTABLE};INNA_ENGINE=${engine}")
 endforeach()

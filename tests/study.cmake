@@ -6,7 +6,7 @@
 # passes inna --check (study_files); plot_runs.py --label (study_plot_label).
 # Without a Python with h5py and matplotlib they are skipped (77).
 set(_study_dir ${CMAKE_CURRENT_BINARY_DIR}/study)
-set(_study_env OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive)
+set(_study_env OMP_WAIT_POLICY=passive)
 if(INNA_PYTHON)
   foreach(name resume errors lock)
     set(_script ${CMAKE_CURRENT_SOURCE_DIR}/study_${name}.sh)

@@ -18,8 +18,7 @@ set -o pipefail
 inna=$1 work=$2 py=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
 here=$root/tests
-"$py" -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: $py has no h5py"; exit 77; }
-export INNA_PYTHON=$py
+need_python "$py"
 fresh "$work"
 out=$work/tiny
 cmd=("$root/launch/study.sh" "$root/configs/studies/tiny.ini" --inna "$inna" --np 2 --out "$out")

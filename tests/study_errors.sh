@@ -6,8 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 inna=$1 work=$2 py=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$py" -c 'import h5py, numpy' 2>/dev/null || { echo "skipped: $py has no h5py"; exit 77; }
-export INNA_PYTHON=$py
+need_python "$py"
 fresh "$work"
 
 # study NAME BODY: $work/NAME.ini, a valid [study] section and BODY after it.

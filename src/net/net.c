@@ -219,6 +219,13 @@ void net_describe_impl(const Net *net, char *buf, size_t len)
     else snprintf(buf, len, "im2col + sgemm");
 }
 
+void net_describe_engine(const Net *net, char *buf, size_t len)
+{
+    char lib[128];
+    engine_describe(net->engine, lib, sizeof lib);
+    snprintf(buf, len, "%s (%s)", engine_name(net->engine), lib);
+}
+
 void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint64_t seed,
                        long step, const long *sample_ids)
 {

@@ -894,14 +894,12 @@ static void summarize(const Trainer *t, const Options *o, const Loop *L, double 
 /* "onednn (oneDNN 2.6.3, avx512_core); conv jit:avx512_core, ..." */
 static void describe_engine(const Net *net, char *buf, size_t len)
 {
-    char lib[128], impl[480];
-    engine_describe(net->engine, lib, sizeof lib);
+    char engine[160], impl[480];
+    net_describe_engine(net, engine, sizeof engine);
     net_describe_impl(net, impl, sizeof impl);
-    snprintf(buf, len, "%s (%s); %s", engine_name(net->engine), lib, impl);
+    snprintf(buf, len, "%s; %s", engine, impl);
 }
 
-/* One network at one batch size and reduction; returns an exit status agreed
- * by all ranks.  with_ref: measure the SGEMM reference too. */
 static int run_one(const char *path, int batch, int reduction, const Options *o, int with_ref,
                    Result *r)
 {

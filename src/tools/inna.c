@@ -92,14 +92,6 @@ static void report_blas(void)
     fputs(text, stdout);
 }
 
-static void describe_engine(const Config *c)
-{
-    const EngineKind k = engine_resolve(c->engine);
-    char d[128];
-    engine_describe(k, d, sizeof d);
-    snprintf(g_engine, sizeof g_engine, "%s (%s)", engine_name(k), d);
-}
-
 /* Ranks that compute with another engine, library version or instruction
  * set give other bits for the same chunk (a mixed cluster): exact mode
  * refuses to start, naming them; fast mode, whose bits depend on the ranks
@@ -626,7 +618,7 @@ int main(int argc, char **argv)
     const int cores = placement_cores(MPI_COMM_WORLD);
     rc = trainer_setup(&t, &cfg, g_rank, g_size, cores, err, sizeof err);
     if ((rc = agree(rc, err))) return finish(rc);
-    describe_engine(&cfg);
+    net_describe_engine(&t.net, g_engine, sizeof g_engine);
     if ((rc = check_same_engine(&cfg))) return finish(rc);
     RunFolder folder;   /* held until the process ends */
     if ((rc = agree(claim_out_dir(&folder, &cfg, !resume, err, sizeof err), err))) return finish(rc);
