@@ -50,6 +50,21 @@ size_t layer_col_len(const Layer *l, int n);   /* im2col floats needed for n sam
 const char *layer_type_name(LayerType t);
 int layer_type_parse(const char *name, LayerType *t);
 
+/* The random keys of a forward pass: train selects dropout (0: identity),
+ * whose mask of sample i is keyed by (seed, step, sample_ids[i], layer). */
+typedef struct {
+    int train;
+    uint64_t seed;
+    long step;
+    const long *sample_ids;
+} ForwardKeys;
+
+/* The one dispatch over layer types: the network (src/net/net.c) and the
+ * tests call these, never a type's functions by a switch of their own.
+ * Backward with dx = NULL: only the parameter gradients (below layer 0). */
+void layer_forward(Layer *l, const float *x, int n, Workspace *ws, const ForwardKeys *keys);
+void layer_backward(Layer *l, const float *x, const float *dy, float *dx, int n, Workspace *ws);
+
 /* Each forward reads x [in.c][n][in.h][in.w] and writes l->y.  Each backward
  * reads dy (gradient w.r.t. l->y) and x, adds parameter gradients into
  * l->dw/l->db, and writes dx (unless dx is NULL: nothing needs it). */

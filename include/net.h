@@ -67,14 +67,29 @@ void net_describe_impl(const Net *net, char *buf, size_t len);
  * library, version and instruction set (as printed, stored in checkpoints
  * and compared across ranks). */
 void net_describe_engine(const Net *net, char *buf, size_t len);
+/* What a caller adds to the one layer loop below (the training step: its
+ * timers, the gradient's fixed-point conversion, starting a reduction):
+ * forward_done(ctx, i) after layer i's forward; backward_done(ctx, i) after
+ * its backward, when layer i's gradient, if it has one, is complete in grads.
+ * Either may be NULL; so may the whole NetHooks. */
+typedef struct {
+    void (*forward_done)(void *ctx, int i);
+    void (*backward_done)(void *ctx, int i);
+    void *ctx;
+} NetHooks;
+
 /* Forward n samples of x [c][n][h][w]; returns the logits [classes][n].
  * train selects dropout; sample_ids are global indices (for dropout keys). */
 const float *net_forward(Net *net, const float *x, int n, int train, uint64_t seed,
-                         long step, const long *sample_ids);
-/* Backward from net->dlogits; adds parameter gradients into net->grads. */
-void net_backward(Net *net, const float *x, int n);
-/* One layer of each (what net_forward and net_backward loop over; inna-bench
- * times them one by one).  Backward returns dx, NULL below the first layer. */
+                         long step, const long *sample_ids, const NetHooks *hooks);
+/* Backward from net->dlogits; adds parameter gradients into net->grads.
+ * n = 0: computes nothing but still calls the hooks layer by layer (a worker
+ * without a chunk meets the others at each reduction). */
+void net_backward(Net *net, const float *x, int n, const NetHooks *hooks);
+/* Gradients and metrics to zero: before a backward that should not add. */
+void net_zero_grad(Net *net);
+/* One layer of each (what net_forward and net_backward loop over).
+ * Backward returns dx, NULL below the first layer. */
 void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint64_t seed,
                        long step, const long *sample_ids);
 float *net_layer_backward(Net *net, int i, const float *x, const float *dy, int n);

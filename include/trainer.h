@@ -19,7 +19,35 @@ typedef struct {
     long *ids;              /* evaluation: the chunk's sample indices        */
     fixed128 *acc;          /* exact: this thread's sum (worker 0: trainer->acc) */
     FixedGrid grid;         /* the step's grid, with this thread's counts   */
+    int chunk_n;            /* samples of the chunk in hand (0: none this round) */
 } Worker;
+
+/* The step's sum, one buffer of sum_len slots: the gradient (nparams), the
+ * metrics (NET_METRICS: loss, correct count) and, exact only, two flags. */
+enum { STEP_FLAG_OVERFLOW, STEP_FLAG_NONFINITE, STEP_FLAGS };
+
+/* What one reduction of the step carries. */
+typedef enum { RED_METRICS, RED_GRADIENT, RED_FLAGS, RED_NKINDS } ReductionKind;
+extern const char *const reduction_kind_names[RED_NKINDS];
+
+/* One allreduce of the step: slots [off, off + count) of the step's sum.
+ * The list (Trainer.reductions) is built once at set-up in the order every
+ * rank starts them: the metrics, each parametric layer's gradient from the
+ * last layer to the first, then (exact) the flags. */
+typedef struct {
+    ReductionKind kind;
+    int layer;              /* RED_GRADIENT: the layer; else -1             */
+    size_t off, count;
+} StepReduction;
+
+/* Where the step's sum lives: exact t->acc (fixed128, fixed_mpi_sum), fast
+ * net.grads (floats, MPI_SUM). */
+typedef struct {
+    void *base;
+    size_t elem_bytes;
+    MPI_Datatype type;
+    MPI_Op op;
+} StepSum;
 
 typedef struct {
     const Config *cfg;
@@ -40,8 +68,13 @@ typedef struct {
     int blas_threads;       /* threads per engine call (GEMM, oneDNN primitive):
                                exact 1; fast the rank's                      */
     Worker *workers;
-    fixed128 *acc;          /* exact: the step's sum, nparams + NET_METRICS + 2 flags */
-    MPI_Request *reqs;      /* one per parametric layer + metrics + flags    */
+    fixed128 *acc;          /* exact: the step's sum (sum_len slots)          */
+    size_t sum_len;         /* nparams + NET_METRICS (+ STEP_FLAGS exact)     */
+    StepReduction *reductions;  /* the step's allreduces, in order (see StepReduction) */
+    int nreductions;
+    MPI_Request *reqs;      /* one per reduction                              */
+    long test_perturb_after; /* test hook (inna's INNA_TEST_PERTURB): after this
+                                step params[0] += 1e-3 on this rank; 0: never */
     double *layer_s;        /* optional (inna-bench): seconds per layer, [2i] forward, [2i+1] backward */
 } Trainer;
 
@@ -52,6 +85,9 @@ typedef struct {
     double comm_s;          /* waiting for the reductions after the backward pass (not hidden) */
     double update_s;
     int nonfinite;          /* exact: a non-finite (or > ~1e36) subgradient: no update made */
+    int stop;               /* a rank was asked to stop: every rank stops after this step */
+    int params_differ;      /* the rank-agreement check of this step found differing parameters */
+    unsigned long params_crc; /* this rank's parameter CRC-32, when checked  */
 } StepStats;
 
 /* Loads data, sets the threads, builds the network on cfg->engine
@@ -68,10 +104,18 @@ int trainer_init(Trainer *t, const Config *cfg, int rank, int size, int cores, c
                  size_t errlen);
 void trainer_free(Trainer *t);
 long trainer_total_steps(const Trainer *t);
-/* One step k: the rank's chunks forward and backward, one non-blocking
- * allreduce per parametric layer (exact: of 128-bit fixed-point sums), the
- * same update everywhere. */
-void train_step(Trainer *t, long k, StepStats *st);
+/* One step k: the rank's chunks forward and backward, the reductions of
+ * t->reductions (exact: of 128-bit fixed-point sums), the same update
+ * everywhere; then the ranks agree on stopping (stop_asked: this rank got a
+ * signal) and, every run.check_every steps, compare their parameters. */
+void train_step(Trainer *t, long k, int stop_asked, StepStats *st);
+/* The buffer the reductions address. */
+StepSum trainer_step_sum(const Trainer *t);
+/* A CRC-32 (zlib) of the rank's parameters: the hash runs are compared by. */
+unsigned long trainer_params_crc(const Trainer *t);
+/* Whether every rank holds the same parameters (a collective); *crc is this
+ * rank's CRC-32 of them. */
+int trainer_params_agree(const Trainer *t, unsigned long *crc);
 /* Mean loss and accuracy over a data set, split across ranks and reduced. */
 void evaluate(Trainer *t, const Dataset *d, double *loss, double *accuracy);
 #endif

@@ -62,19 +62,10 @@ static void layer_fwd(Net *net, const float *x, int n, int train, const long *id
 }
 
 /* Layer 0's backward with an explicit dx: net_layer_backward skips dx below
- * the first layer, and these checks need it. */
+ * the first layer, and these checks need it; the same dispatch. */
 static void layer_bwd(Net *net, const float *x, const float *dy, float *dx, int n)
 {
-    Layer *l = &net->layers[0];
-    switch (l->spec.type) {
-    case L_CONV:    conv_backward(l, x, dy, dx, n, &net->ws); break;
-    case L_RELU:    relu_backward(l, dy, dx, n); break;
-    case L_MAXPOOL: maxpool_backward(l, dy, dx, n); break;
-    case L_AVGPOOL: avgpool_backward(l, dy, dx, n); break;
-    case L_GAP:     gap_backward(l, dy, dx, n); break;
-    case L_DROPOUT: dropout_backward(l, dy, dx, n); break;
-    default: break;
-    }
+    layer_backward(&net->layers[0], x, dy, dx, n, &net->ws);
 }
 
 /* L = sum_j r_j y_j, in double. */
@@ -620,7 +611,7 @@ static int build_small(Net *net, int max_n)
 static double mean_loss(Net *net, const float *x, int n, int train, const long *ids,
                         const int *labels, int want_grad)
 {
-    const float *logits = net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids);
+    const float *logits = net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids, NULL);
     double loss = softmax_xent(logits, labels, net->classes, n, 1.0f / (float)n,
                                want_grad ? net->dlogits : NULL, NULL);
     return loss / n;
@@ -676,7 +667,7 @@ static void test_network_gradient(int train)
 
     memset(net.grads, 0, sizeof(float) * net.nparams);
     double loss0 = mean_loss(&net, x, N, train, drop_ids, labels, 1);
-    net_backward(&net, x, N);
+    net_backward(&net, x, N, NULL);
     Pattern base;
     pattern_take(&net, N, &base);
     printf("network (dropout %s): %zu parameters, mean loss %.6f\n",
@@ -739,9 +730,9 @@ static void test_per_sample_sum(void)
     const float scale = 1.0f / 8.0f;   /* as if the global batch were 8 */
 
     memset(net.grads, 0, sizeof(float) * P);
-    const float *z = net_forward(&net, x, N, 1, DROP_SEED, DROP_STEP, drop_ids);
+    const float *z = net_forward(&net, x, N, 1, DROP_SEED, DROP_STEP, drop_ids, NULL);
     double lb = softmax_xent(z, labels, net.classes, N, scale, net.dlogits, NULL);
-    net_backward(&net, x, N);
+    net_backward(&net, x, N, NULL);
     memcpy(gb, net.grads, sizeof(float) * P);
 
     double ls = 0.0;
@@ -749,9 +740,9 @@ static void test_per_sample_sum(void)
         for (int c = 0; c < small_in.c; c++)
             memcpy(x1 + c * plane, x + ((size_t)c * N + i) * plane, sizeof(float) * plane);
         memset(net.grads, 0, sizeof(float) * P);
-        z = net_forward(&net, x1, 1, 1, DROP_SEED, DROP_STEP, drop_ids + i);
+        z = net_forward(&net, x1, 1, 1, DROP_SEED, DROP_STEP, drop_ids + i, NULL);
         ls += softmax_xent(z, labels + i, net.classes, 1, scale, net.dlogits, NULL);
-        net_backward(&net, x1, 1);
+        net_backward(&net, x1, 1, NULL);
         for (size_t p = 0; p < P; p++) gs[p] += net.grads[p];
     }
     /* The same batch reversed. */
@@ -765,9 +756,9 @@ static void test_per_sample_sum(void)
                    sizeof(float) * plane);
     }
     memset(net.grads, 0, sizeof(float) * P);
-    z = net_forward(&net, xs, N, 1, DROP_SEED, DROP_STEP, rids);
+    z = net_forward(&net, xs, N, 1, DROP_SEED, DROP_STEP, rids, NULL);
     softmax_xent(z, rlabels, net.classes, N, scale, net.dlogits, NULL);
-    net_backward(&net, xs, N);
+    net_backward(&net, xs, N, NULL);
     memcpy(gr, net.grads, sizeof(float) * P);
 
     CHECK_CLOSE(lb, ls, 1e-6);

@@ -81,7 +81,7 @@ static void dx_plain(Net *net, int i, int n, float *dst)
 static double objective(Net *net, const float *x, int n, int train, const float *r)
 {
     net_prepare_weights(net);
-    const float *z = net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids);
+    const float *z = net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids, NULL);
     double s = 0.0;
     for (size_t j = 0; j < (size_t)net->classes * n; j++) s += (double)r[j] * z[j];
     return s;
@@ -92,7 +92,7 @@ static double objective(Net *net, const float *x, int n, int train, const float 
 static void bwd_to(Net *net, const float *x, int n, int train, const float *r, int to)
 {
     net_prepare_weights(net);
-    net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids);
+    net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids, NULL);
     memcpy(net->dlogits, r, sizeof(float) * net->classes * n);
     memset(net->grads, 0, sizeof(float) * net->nparams);
     const float *dy = net->dlogits;
@@ -367,7 +367,7 @@ static void test_avgpool_padding(void)
     float x[16], y[4];
     for (int j = 0; j < 16; j++) x[j] = (float)(j + 1);
     net_prepare_weights(&net);
-    net_forward(&net, x, 1, 0, DROP_SEED, DROP_STEP, ids);
+    net_forward(&net, x, 1, 0, DROP_SEED, DROP_STEP, ids, NULL);
     net_layer_output(&net, 1, 1, y);
     printf("oneDNN avgpool 3/2/1 on 1..16: %g %g %g %g (want 3.5 5 9.5 11)\n", y[0], y[1], y[2], y[3]);
     CHECK_CLOSE(y[0], 3.5, 1e-6);
@@ -394,10 +394,10 @@ static void chunk_grad(Net *net, const float *x, int n)
 {
     static const int labels[TINY_N] = {3, 1, 4, 1, 5, 9, 2, 6};
     net_prepare_weights(net);
-    const float *z = net_forward(net, x, n, 1, DROP_SEED, DROP_STEP, ids);
+    const float *z = net_forward(net, x, n, 1, DROP_SEED, DROP_STEP, ids, NULL);
     softmax_xent(z, labels, net->classes, n, 1.0f / TINY_N, net->dlogits, NULL);
     memset(net->grads, 0, sizeof(float) * net->nparams);
-    net_backward(net, x, n);
+    net_backward(net, x, n, NULL);
 }
 
 static void test_network(void)

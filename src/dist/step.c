@@ -1,13 +1,17 @@
-/* The data-parallel step, the shape of the whole program:
+/* The data-parallel step, the shape of the whole program (train_step, at
+ * the bottom of this file, reads top to bottom):
  *   1. B_k is drawn from the seed alone and cut into chunks of dist.chunk
  *      positions; rank r takes a contiguous run of whole chunks;
  *   2. the rank computes each chunk's summed per-sample subgradient (scaled
  *      by 1/|B_k|), one chunk at a time, always with the same shapes;
  *   3. the chunks' subgradients are summed across ranks -- the D-critical sum
- *      v_k -- by one non-blocking allreduce per parametric layer, started as
- *      soon as that layer's backward pass on the rank's last chunk is done, so
- *      communication runs while the layers below are computed;
- *   4. every rank applies the same optimizer update to its copy of theta.
+ *      v_k -- by the step's reductions (t->reductions, built once by
+ *      trainer_init): one non-blocking allreduce per parametric layer, started
+ *      as soon as that layer's backward pass on the rank's last chunk is done,
+ *      so communication runs while the layers below are computed;
+ *   4. every rank applies the same optimizer update to its copy of theta;
+ *   5. the ranks agree on stopping (a signal on any of them) and, every
+ *      run.check_every steps, compare their parameters.
  *
  * reduction = exact: chunk sums are converted to 128-bit fixed point and the
  * integers are summed (associative), so v_k is the same bits for any number of
@@ -18,32 +22,28 @@
 #include <math.h>
 #include <omp.h>
 #include <string.h>
+#include <zlib.h>
 #include "trainer.h"
 
 static double now(void) { return MPI_Wtime(); }
 
-/* The loss and correct count of a chunk, as they enter the sum. */
-enum { SLOT_LOSS, SLOT_CORRECT };
-
-typedef struct {
-    Trainer *t;
-    int nreq;           /* requests started this step (master thread only) */
-} Pass;
-
 static int exact(const Trainer *t) { return t->cfg->reduction == REDUCE_EXACT; }
 
-/* Starts the reduction of `count` slots at offset off of the step's sum:
- * fixed128 slots of t->acc (exact) or floats of net->grads (fast). */
-static void start_reduce(Pass *p, size_t off, size_t count)
+/* The reductions started so far this step (master thread only). */
+typedef struct {
+    Trainer *t;
+    int nreq;
+} Pass;
+
+/* Starts reduction r (t->reductions[r]): MPI_Iallreduce of its slots of the
+ * step's sum, in place. */
+static void start_reduction(Pass *p, int r)
 {
     Trainer *t = p->t;
-    MPI_Request *r = &t->reqs[p->nreq++];
-    if (exact(t))
-        MPI_Iallreduce(MPI_IN_PLACE, t->acc + off, (int)count, fixed_mpi_type(), fixed_mpi_sum(),
-                       MPI_COMM_WORLD, r);
-    else
-        MPI_Iallreduce(MPI_IN_PLACE, t->net.grads + off, (int)count, MPI_FLOAT, MPI_SUM,
-                       MPI_COMM_WORLD, r);
+    const StepReduction *red = &t->reductions[r];
+    StepSum sum = trainer_step_sum(t);
+    MPI_Iallreduce(MPI_IN_PLACE, (char *)sum.base + red->off * sum.elem_bytes, (int)red->count,
+                   sum.type, sum.op, MPI_COMM_WORLD, &t->reqs[p->nreq++]);
 }
 
 /* Lets the non-blocking reductions advance while we compute: Open MPI moves a
@@ -65,157 +65,215 @@ static void merge_workers(Trainer *t, size_t off, size_t count)
     }
 }
 
-/* On the rank's last round of chunks, each reduction starts once every thread
+/* On the rank's last round of chunks, reduction r starts once every thread
  * has added its part: the threads meet, the master merges and starts it, and
  * the others go on with the next layer meanwhile.  (An orphaned barrier: this
  * runs inside the step's parallel region.) */
-static void start_when_merged(Pass *p, size_t off, size_t count)
+static void start_when_merged(Pass *p, int r)
 {
     Trainer *t = p->t;
     if (t->nworkers > 1) {
 #pragma omp barrier
     }
     if (omp_get_thread_num() == 0) {
-        if (exact(t)) merge_workers(t, off, count);
-        start_reduce(p, off, count);
+        if (exact(t)) merge_workers(t, t->reductions[r].off, t->reductions[r].count);
+        start_reduction(p, r);
     }
 }
 
-/* Forward of chunk c on worker w and its loss; returns the chunk's size.
- * first: w's first chunk of the step, which sets w's sum instead of adding
- * to it (no clearing pass over the 16-byte-per-parameter sum). */
-static int chunk_forward(Pass *p, Worker *w, long k, int c, int first)
+/* What the step adds to a worker's layer loop (net_forward/net_backward's
+ * hooks): inna-bench's per-layer timers (worker 0), and after each backward
+ * the layer's gradient into the worker's fixed-point sum and, on the last
+ * round, the start of its reduction. */
+typedef struct {
+    Pass *p;
+    Worker *w;
+    int first, last;    /* the worker's first / last round of the step     */
+    int next;           /* the next reduction to start (walks t->reductions) */
+    double mark;        /* when the timed layer began                      */
+} ChunkPass;
+
+static void time_layer(ChunkPass *c, int slot)
 {
-    Trainer *t = p->t;
+    const double t1 = now();
+    if (c->p->t->layer_s && c->w == c->p->t->workers) c->p->t->layer_s[slot] += t1 - c->mark;
+    c->mark = t1;
+}
+
+static void forward_done(void *ctx, int i) { time_layer(ctx, 2 * i); }
+
+static void backward_done(void *ctx, int i)
+{
+    ChunkPass *c = ctx;
+    Trainer *t = c->p->t;
+    Net *net = c->w->net;
+    const Layer *l = &net->layers[i];
+    time_layer(c, 2 * i + 1);
+    if (l->nparams) {
+        if (exact(t) && c->w->chunk_n)
+            (c->first ? fixed_set : fixed_add)(&c->w->grid, c->w->acc + l->param_off,
+                                               net->grads + l->param_off, l->nparams);
+        if (c->last) start_when_merged(c->p, c->next++);
+    }
+    if (omp_get_thread_num() == 0) progress(c->p);
+    c->mark = now();
+}
+
+/* Forward of chunk c on worker w and its loss into the worker's sum. */
+static void chunk_forward(ChunkPass *cp, long k, int c)
+{
+    Trainer *t = cp->p->t;
+    Worker *w = cp->w;
     Net *net = w->net;
     const int p0 = c * t->chunk, p1 = p0 + t->chunk < t->cfg->batch ? p0 + t->chunk : t->cfg->batch;
     const int n = p1 - p0;
     const long *ids = t->ids + (p0 - t->first);
+    const NetHooks hooks = { forward_done, backward_done, cp };
     data_make_batch(&t->train, ids, n, &t->tf, t->cfg->seed, sampler_epoch(&t->sampler, k),
                     w->x, w->labels);
-    const float *in = w->x;
-    for (int i = 0; i < net->nlayers; i++) {
-        const double t0 = now();
-        net_layer_forward(net, i, in, n, 1, t->cfg->seed, k, ids);
-        if (t->layer_s && w == t->workers) t->layer_s[2 * i] += now() - t0;
-        in = net->layers[i].y;
-    }
+    cp->mark = now();
+    const float *logits = net_forward(net, w->x, n, 1, t->cfg->seed, k, ids, &hooks);
     long correct = 0;
-    const double loss = softmax_xent(in, w->labels, net->classes, n,
+    const double loss = softmax_xent(logits, w->labels, net->classes, n,
                                      1.0f / (float)t->cfg->batch, net->dlogits, &correct);
+    w->chunk_n = n;
     if (exact(t)) {
         fixed128 *m = w->acc + t->net.nparams;
-        if (first) m[SLOT_LOSS] = m[SLOT_CORRECT] = 0;
-        m[SLOT_LOSS] += fixed_from_float(&w->grid, (float)loss);
-        m[SLOT_CORRECT] += fixed_from_float(&w->grid, (float)correct);
+        if (cp->first) m[NET_METRIC_LOSS] = m[NET_METRIC_CORRECT] = 0;
+        m[NET_METRIC_LOSS] += fixed_from_float(&w->grid, (float)loss);
+        m[NET_METRIC_CORRECT] += fixed_from_float(&w->grid, (float)correct);
     } else {
-        net->metrics[SLOT_LOSS] += (float)loss;
-        net->metrics[SLOT_CORRECT] += (float)correct;
-    }
-    return n;
-}
-
-/* Backward of the chunk just forwarded on w (n = 0: none, but on the last
- * round every thread walks the layers to meet the others).  Each parametric
- * layer's gradient joins the thread's sum as soon as it exists; on the last
- * round that layer's reduction starts at once. */
-static void chunk_backward(Pass *p, Worker *w, int n, int first, int last)
-{
-    Trainer *t = p->t;
-    Net *net = w->net;
-    if (n && exact(t)) memset(net->grads, 0, sizeof(float) * net->nparams);
-    const float *dy = n ? net->dlogits : NULL;
-    for (int i = net->nlayers - 1; i >= 0; i--) {
-        const Layer *l = &net->layers[i];
-        if (dy) {
-            const double t0 = now();
-            dy = net_layer_backward(net, i, w->x, dy, n);
-            if (t->layer_s && w == t->workers) t->layer_s[2 * i + 1] += now() - t0;
-            if (l->nparams && exact(t))
-                (first ? fixed_set : fixed_add)(&w->grid, w->acc + l->param_off,
-                                                net->grads + l->param_off, l->nparams);
-        }
-        if (l->nparams && last) start_when_merged(p, l->param_off, l->nparams);
-        if (omp_get_thread_num() == 0) progress(p);
+        net->metrics[NET_METRIC_LOSS] += (float)loss;
+        net->metrics[NET_METRIC_CORRECT] += (float)correct;
     }
 }
 
-/* One attempt at the step's sum on the grid of range exponent T (exact).
- * The rank's chunks are dealt to its threads in rounds: round r gives thread
- * j chunk chunk_first + r * nworkers + j. */
-static void sum_subgradients(Pass *p, long k, int T)
+/* Backward of the chunk just forwarded on the worker (none: chunk_n = 0; on
+ * the last round every thread still walks the layers to meet the others).
+ * Exact: the gradient of the chunk alone, added to the worker's sum. */
+static void chunk_backward(ChunkPass *cp)
+{
+    Worker *w = cp->w;
+    const NetHooks hooks = { NULL, backward_done, cp };
+    if (w->chunk_n && exact(cp->p->t)) net_zero_grad(w->net);
+    cp->mark = now();
+    net_backward(w->net, w->x, w->chunk_n, &hooks);
+}
+
+/* The rank's chunks forward and backward, dealt to its threads in rounds:
+ * round r gives thread j chunk chunk_first + r * nworkers + j.  Starts every
+ * reduction but the flags', in the order of t->reductions. */
+static void compute_chunks(Pass *p, long k)
 {
     Trainer *t = p->t;
-    Net *net = &t->net;
     const int W = t->nworkers, nlocal = t->chunk_last - t->chunk_first;
     const int rounds = (nlocal + W - 1) / W;
-    p->nreq = 0;
-    for (int j = 0; j < W; j++) {   /* a thread without a chunk contributes zeros */
-        fixed_grid(&t->workers[j].grid, T, t->nchunks);
-        if (exact(t) && j >= nlocal)
-            memset(t->workers[j].acc, 0, sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
-    }
-    if (!exact(t)) memset(net->grads, 0, sizeof(float) * (net->nparams + NET_METRICS));
-    if (nlocal) sampler_batch(&t->sampler, k, t->first, t->last, t->ids);
-    /* theta changed in the last update: each worker's engine copies of it. */
-    for (int j = 0; j < W && j < nlocal; j++) net_prepare_weights(t->workers[j].net);
 #pragma omp parallel num_threads(W) if (W > 1)
     {
-        Worker *w = &t->workers[omp_get_thread_num()];
+        ChunkPass cp = { .p = p, .w = &t->workers[omp_get_thread_num()] };
         for (int r = 0; r < rounds; r++) {
             const int c = t->chunk_first + r * W + omp_get_thread_num();
-            const int last = r == rounds - 1;
-            const int n = c < t->chunk_last ? chunk_forward(p, w, k, c, r == 0) : 0;
-            if (last) start_when_merged(p, net->nparams + SLOT_LOSS, NET_METRICS);
-            chunk_backward(p, w, n, r == 0, last);
+            cp.first = r == 0;
+            cp.last = r == rounds - 1;
+            cp.w->chunk_n = 0;
+            if (c < t->chunk_last) chunk_forward(&cp, k, c);
+            if (cp.last) {
+                cp.next = 0;
+                start_when_merged(p, cp.next++);   /* the metrics: every forward is done */
+            }
+            chunk_backward(&cp);
         }
-    }
-    if (nlocal == 0) {   /* no work here: zeros, the same collectives in the same order */
-        start_reduce(p, net->nparams + SLOT_LOSS, NET_METRICS);
-        for (int i = net->nlayers - 1; i >= 0; i--)
-            if (net->layers[i].nparams) start_reduce(p, net->layers[i].param_off, net->layers[i].nparams);
-    }
-    if (exact(t)) {   /* overflow and non-finite counts, last, so they are complete */
-        fixed128 *flags = t->acc + net->nparams + NET_METRICS;
-        flags[0] = flags[1] = 0;
-        for (int j = 0; j < W; j++) {
-            flags[0] += t->workers[j].grid.overflow;
-            flags[1] += t->workers[j].grid.nonfinite;
-        }
-        start_reduce(p, net->nparams + NET_METRICS, 2);
     }
 }
 
-void train_step(Trainer *t, long k, StepStats *st)
+/* Every worker's sum to zero (a thread without a chunk contributes zeros)
+ * and its grid to range exponent T. */
+static void clear_sums(Trainer *t, int T)
+{
+    const int nlocal = t->chunk_last - t->chunk_first;
+    for (int j = 0; j < t->nworkers; j++) {
+        fixed_grid(&t->workers[j].grid, T, t->nchunks);
+        if (exact(t) && j >= nlocal) memset(t->workers[j].acc, 0, sizeof(fixed128) * t->sum_len);
+    }
+    if (!exact(t)) net_zero_grad(&t->net);
+}
+
+/* Exact: the workers' overflow and non-finite counts into the flag slots. */
+static void count_flags(Trainer *t)
+{
+    fixed128 *flags = t->acc + t->net.nparams + NET_METRICS;
+    flags[STEP_FLAG_OVERFLOW] = flags[STEP_FLAG_NONFINITE] = 0;
+    for (int j = 0; j < t->nworkers; j++) {
+        flags[STEP_FLAG_OVERFLOW] += t->workers[j].grid.overflow;
+        flags[STEP_FLAG_NONFINITE] += t->workers[j].grid.nonfinite;
+    }
+}
+
+unsigned long trainer_params_crc(const Trainer *t)
+{
+    return crc32_z(0L, (const Bytef *)t->net.params, t->net.nparams * sizeof(float));
+}
+
+int trainer_params_agree(const Trainer *t, unsigned long *crc)
+{
+    unsigned long lo, hi;
+    *crc = trainer_params_crc(t);
+    MPI_Allreduce(crc, &lo, 1, MPI_UNSIGNED_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(crc, &hi, 1, MPI_UNSIGNED_LONG, MPI_MAX, MPI_COMM_WORLD);
+    return lo == hi;
+}
+
+void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
 {
     Net *net = &t->net;
-    Pass p = { .t = t };
-    double compute = 0, wait = 0;
+    const int nlocal = t->chunk_last - t->chunk_first;
+    const double t0 = now();
+    double wait = 0;
+    /* 1. B_k: the rank's positions of the step's minibatch; theta changed in
+     *    the last update, so each worker's engine copies of it. */
+    if (nlocal) sampler_batch(&t->sampler, k, t->first, t->last, t->ids);
+    for (int j = 0; j < t->nworkers && j < nlocal; j++) net_prepare_weights(t->workers[j].net);
     for (int T = FIXED_T_DEFAULT;; T = FIXED_T_MAX) {
-        const double t0 = now();
-        sum_subgradients(&p, k, T);
+        Pass p = { .t = t };
+        clear_sums(t, T);
+        /* 2. The chunks forward and backward; 3. the reductions of
+         *    t->reductions (MPI_Iallreduce, start_reduction), each started as
+         *    soon as its slots are final.  A rank without chunks starts the
+         *    same reductions, of zeros, in the same order. */
+        if (nlocal) compute_chunks(&p, k);
+        else for (int r = 0; r < t->nreductions - exact(t); r++) start_reduction(&p, r);
+        if (exact(t)) {   /* the flags last, so they are complete */
+            count_flags(t);
+            start_reduction(&p, t->nreductions - 1);
+        }
         const double t1 = now();
         MPI_Waitall(p.nreq, t->reqs, MPI_STATUSES_IGNORE);
-        const double t2 = now();
-        compute += t1 - t0;
-        wait += t2 - t1;
+        wait += now() - t1;
         /* A gradient too large for this grid: every rank sees the same
          * count, so every rank redoes the step on the widest grid. */
-        if (!exact(t) || t->acc[net->nparams + NET_METRICS] == 0 || T >= FIXED_T_MAX)
+        if (!exact(t) || t->acc[net->nparams + NET_METRICS + STEP_FLAG_OVERFLOW] == 0 || T >= FIXED_T_MAX)
             break;
     }
     const double t2 = now();
+    /* 4. v_k (and the metrics) as floats; the same update on every rank. */
     st->nonfinite = 0;
     if (exact(t)) {
-        st->nonfinite = t->acc[net->nparams + NET_METRICS + 1] != 0;
+        st->nonfinite = t->acc[net->nparams + NET_METRICS + STEP_FLAG_NONFINITE] != 0;
         fixed_to_float(&t->workers[0].grid, t->acc, net->grads, net->nparams + NET_METRICS);
     }
-    st->loss = net->metrics[SLOT_LOSS] / t->cfg->batch;
-    st->accuracy = net->metrics[SLOT_CORRECT] / t->cfg->batch;
+    st->loss = net->metrics[NET_METRIC_LOSS] / t->cfg->batch;
+    st->accuracy = net->metrics[NET_METRIC_CORRECT] / t->cfg->batch;
     if (st->nonfinite) st->loss = NAN;
     else optim_step(&t->opt, net->params, net->grads, k);
+    if (k + 1 == t->test_perturb_after) net->params[0] += 1e-3f;
     const double t3 = now();
-    st->compute_s = compute;
+    /* 5. A signal on any rank stops every rank after this same step; every
+     *    run.check_every steps the ranks compare their parameters. */
+    st->stop = stop_asked;
+    MPI_Allreduce(MPI_IN_PLACE, &st->stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    const long every = t->cfg->check_every;
+    st->params_differ = every > 0 && (k + 1) % every == 0 && !trainer_params_agree(t, &st->params_crc);
+    st->compute_s = t2 - t0 - wait;
     st->comm_s = wait;
     st->update_s = t3 - t2;
 }
@@ -239,7 +297,7 @@ void evaluate(Trainer *t, const Dataset *d, double *loss, double *accuracy)
         const int n = (int)(d->n - i < chunk ? d->n - i : chunk);
         for (int j = 0; j < n; j++) w->ids[j] = i + j;
         data_make_batch(d, w->ids, n, &t->tf_eval, t->cfg->seed, 0, w->x, w->labels);
-        const float *logits = net_forward(w->net, w->x, n, 0, t->cfg->seed, 0, w->ids);
+        const float *logits = net_forward(w->net, w->x, n, 0, t->cfg->seed, 0, w->ids, NULL);
         long right = 0;
         const double l = softmax_xent(logits, w->labels, w->net->classes, n, 0.0f, NULL, &right);
         if (isfinite(l) && l < 1e6) loss_units += llrint(ldexp(l, 32));

@@ -122,7 +122,7 @@ static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
     w->labels = malloc(sizeof(int) * (size_t)t->chunk);
     w->ids = malloc(sizeof(long) * (size_t)t->chunk);
     if (c->reduction == REDUCE_EXACT)
-        w->acc = j == 0 ? t->acc : alloc_aligned(sizeof(fixed128) * (t->net.nparams + NET_METRICS + 2));
+        w->acc = j == 0 ? t->acc : alloc_aligned(sizeof(fixed128) * t->sum_len);
     if (!w->x || !w->labels || !w->ids || (c->reduction == REDUCE_EXACT && !w->acc)) {
         snprintf(err, errlen, "out of memory");
         return 1;
@@ -158,6 +158,33 @@ static int set_threads(Trainer *t, EngineKind engine, char *err, size_t errlen)
     return 0;
 }
 
+const char *const reduction_kind_names[RED_NKINDS] = {
+    [RED_METRICS] = "metrics", [RED_GRADIENT] = "gradient", [RED_FLAGS] = "flags",
+};
+
+/* The step's reductions, in the order every rank starts them (see StepReduction):
+ * the metrics once the forwards are done, a layer's gradient once its
+ * backward is, the flags once everything is.  Returns how many. */
+static int list_reductions(const Net *net, int exact, StepReduction *out)
+{
+    StepReduction r[net->nlayers + 2];
+    int n = 0;
+    r[n++] = (StepReduction){ RED_METRICS, -1, net->nparams, NET_METRICS };
+    for (int i = net->nlayers - 1; i >= 0; i--)
+        if (net->layers[i].nparams)
+            r[n++] = (StepReduction){ RED_GRADIENT, i, net->layers[i].param_off, net->layers[i].nparams };
+    if (exact) r[n++] = (StepReduction){ RED_FLAGS, -1, net->nparams + NET_METRICS, STEP_FLAGS };
+    if (out) memcpy(out, r, sizeof(StepReduction) * (size_t)n);
+    return n;
+}
+
+StepSum trainer_step_sum(const Trainer *t)
+{
+    if (t->cfg->reduction == REDUCE_EXACT)
+        return (StepSum){ t->acc, sizeof(fixed128), fixed_mpi_type(), fixed_mpi_sum() };
+    return (StepSum){ t->net.grads, sizeof(float), MPI_FLOAT, MPI_SUM };
+}
+
 static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
 {
     const Net *net = &t->net;
@@ -165,13 +192,17 @@ static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
     const int exact = c->reduction == REDUCE_EXACT;
     t->opt_state = calloc((size_t)optim_nstate(&c->optim) * net->nparams + 1, sizeof(float));
     t->ids = malloc(sizeof(long) * (size_t)(t->last - t->first + 1));
-    t->reqs = malloc(sizeof(MPI_Request) * (size_t)(net->nlayers + 2));
+    t->sum_len = net->nparams + NET_METRICS + (exact ? STEP_FLAGS : 0);
+    t->nreductions = list_reductions(net, exact, NULL);
+    t->reductions = malloc(sizeof(StepReduction) * (size_t)t->nreductions);
+    t->reqs = malloc(sizeof(MPI_Request) * (size_t)t->nreductions);
     t->workers = calloc((size_t)t->nworkers, sizeof(Worker));
-    if (exact) t->acc = alloc_aligned(sizeof(fixed128) * (net->nparams + NET_METRICS + 2));
-    if (!t->opt_state || !t->ids || !t->reqs || !t->workers || (exact && !t->acc)) {
+    if (exact) t->acc = alloc_aligned(sizeof(fixed128) * t->sum_len);
+    if (!t->opt_state || !t->ids || !t->reductions || !t->reqs || !t->workers || (exact && !t->acc)) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
+    list_reductions(net, exact, t->reductions);
     for (int j = 0; j < t->nworkers; j++) {
         int rc = alloc_worker(t, j, err, errlen);
         if (rc) return rc;
@@ -247,6 +278,7 @@ void trainer_free(Trainer *t)
     free(t->workers);
     free(t->ids);
     free(t->acc);
+    free(t->reductions);
     free(t->reqs);
 }
 

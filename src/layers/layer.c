@@ -1,5 +1,6 @@
-/* What every layer type shares: its name, and the shape arithmetic that
- * turns a spec and an input shape into an output shape and a parameter count. */
+/* What every layer type shares: its name, the shape arithmetic that turns a
+ * spec and an input shape into an output shape and a parameter count, and
+ * the dispatch of forward and backward to the type's file. */
 #include <stdio.h>
 #include <string.h>
 #include "layers.h"
@@ -63,5 +64,38 @@ int layer_shape(const LayerSpec *s, Shape in, Shape *out, size_t *nparams, char 
     default:
         snprintf(err, errlen, "unknown layer type %d", (int)s->type);
         return -1;
+    }
+}
+
+void layer_forward(Layer *l, const float *x, int n, Workspace *ws, const ForwardKeys *keys)
+{
+    switch (l->spec.type) {
+    case L_CONV:    conv_forward(l, x, n, ws); break;
+    case L_RELU:    relu_forward(l, x, n); break;
+    case L_MAXPOOL: maxpool_forward(l, x, n); break;
+    case L_AVGPOOL: avgpool_forward(l, x, n); break;
+    case L_GAP:     gap_forward(l, x, n); break;
+    case L_DROPOUT:
+        dropout_forward(l, x, n, keys->train, keys->seed, keys->step, keys->sample_ids);
+        break;
+    default: break;
+    }
+}
+
+/* Only a convolution has work to do when no one needs dx: its parameters. */
+void layer_backward(Layer *l, const float *x, const float *dy, float *dx, int n, Workspace *ws)
+{
+    if (l->spec.type == L_CONV) {
+        conv_backward(l, x, dy, dx, n, ws);
+        return;
+    }
+    if (!dx) return;
+    switch (l->spec.type) {
+    case L_RELU:    relu_backward(l, dy, dx, n); break;
+    case L_MAXPOOL: maxpool_backward(l, dy, dx, n); break;
+    case L_AVGPOOL: avgpool_backward(l, dy, dx, n); break;
+    case L_GAP:     gap_backward(l, dy, dx, n); break;
+    case L_DROPOUT: dropout_backward(l, dy, dx, n); break;
+    default: break;
     }
 }

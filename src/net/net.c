@@ -229,53 +229,45 @@ void net_describe_engine(const Net *net, char *buf, size_t len)
 void net_layer_forward(Net *net, int i, const float *in, int n, int train, uint64_t seed,
                        long step, const long *sample_ids)
 {
-    Layer *l = &net->layers[i];
     if (ON_ONEDNN(net)) {
         onednn_layer_forward(net, i, in, n, train, seed, step, sample_ids);
         return;
     }
-    switch (l->spec.type) {
-    case L_CONV:    conv_forward(l, in, n, &net->ws); break;
-    case L_RELU:    relu_forward(l, in, n); break;
-    case L_MAXPOOL: maxpool_forward(l, in, n); break;
-    case L_AVGPOOL: avgpool_forward(l, in, n); break;
-    case L_GAP:     gap_forward(l, in, n); break;
-    case L_DROPOUT: dropout_forward(l, in, n, train, seed, step, sample_ids); break;
-    default: break;
-    }
+    const ForwardKeys keys = { train, seed, step, sample_ids };
+    layer_forward(&net->layers[i], in, n, &net->ws, &keys);
 }
 
 float *net_layer_backward(Net *net, int i, const float *x, const float *dy, int n)
 {
-    Layer *l = &net->layers[i];
     if (ON_ONEDNN(net)) return onednn_layer_backward(net, i, x, dy, n);
     const float *in = i ? net->layers[i - 1].y : x;
     float *dx = i ? net->dbuf[i & 1] : NULL;  /* dy of layer i lives in dbuf[(i+1)&1] */
-    switch (l->spec.type) {
-    case L_CONV:    conv_backward(l, in, dy, dx, n, &net->ws); break;
-    case L_RELU:    if (dx) relu_backward(l, dy, dx, n); break;
-    case L_MAXPOOL: if (dx) maxpool_backward(l, dy, dx, n); break;
-    case L_AVGPOOL: if (dx) avgpool_backward(l, dy, dx, n); break;
-    case L_GAP:     if (dx) gap_backward(l, dy, dx, n); break;
-    case L_DROPOUT: if (dx) dropout_backward(l, dy, dx, n); break;
-    default: break;
-    }
+    layer_backward(&net->layers[i], in, dy, dx, n, &net->ws);
     return dx;
 }
 
 const float *net_forward(Net *net, const float *x, int n, int train, uint64_t seed,
-                         long step, const long *sample_ids)
+                         long step, const long *sample_ids, const NetHooks *hooks)
 {
     const float *in = x;
     for (int i = 0; i < net->nlayers; i++) {
         net_layer_forward(net, i, in, n, train, seed, step, sample_ids);
+        if (hooks && hooks->forward_done) hooks->forward_done(hooks->ctx, i);
         in = net->layers[i].y;
     }
     return in;
 }
 
-void net_backward(Net *net, const float *x, int n)
+void net_backward(Net *net, const float *x, int n, const NetHooks *hooks)
 {
-    const float *dy = net->dlogits;
-    for (int i = net->nlayers - 1; i >= 0 && dy; i--) dy = net_layer_backward(net, i, x, dy, n);
+    const float *dy = n ? net->dlogits : NULL;
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        if (dy) dy = net_layer_backward(net, i, x, dy, n);
+        if (hooks && hooks->backward_done) hooks->backward_done(hooks->ctx, i);
+    }
+}
+
+void net_zero_grad(Net *net)
+{
+    memset(net->grads, 0, sizeof(float) * (net->nparams + NET_METRICS));
 }

@@ -491,7 +491,7 @@ static Floor memory_floor(const Trainer *t)
     }
     f.aux *= W;
     f.input = W * 4.0 * shape_len(net->input) * net->max_n / MIB;
-    f.acc = t->cfg->reduction == REDUCE_EXACT ? W * 16.0 * (net->nparams + NET_METRICS + 2) / MIB : 0.0;
+    f.acc = t->cfg->reduction == REDUCE_EXACT ? W * 16.0 * t->sum_len / MIB : 0.0;
     const double sample = (double)t->train.c * t->train.h * t->train.w + 1.0;
     f.data = (sample * (double)(t->train.n + t->test.n)
               + (t->cfg->sampling == SAMPLE_SHUFFLE ? 8.0 * t->train.n : 0.0)) / MIB;
@@ -709,23 +709,16 @@ static int gemm_reference(Trainer *t, GemmRef *r)
 
 /* ---- after the timed steps ----------------------------------------------------------*/
 
-/* What the step reduces, as one buffer: exact P + 4 fixed128 (t->acc), fast
- * P + 2 floats (net->grads); returns the bytes. */
+/* What the step reduces, as one buffer (trainer_step_sum: the slots of every
+ * reduction in t->reductions); returns the bytes. */
 static double reduce_buffer(Trainer *t, void **buf, int *count, MPI_Datatype *type, MPI_Op *op)
 {
-    const size_t P = t->net.nparams;
-    if (t->cfg->reduction == REDUCE_EXACT) {
-        *buf = t->acc;
-        *count = (int)(P + NET_METRICS + 2);
-        *type = fixed_mpi_type();
-        *op = fixed_mpi_sum();
-        return 16.0 * *count;
-    }
-    *buf = t->net.grads;
-    *count = (int)(P + NET_METRICS);
-    *type = MPI_FLOAT;
-    *op = MPI_SUM;
-    return 4.0 * *count;
+    const StepSum sum = trainer_step_sum(t);
+    *buf = sum.base;
+    *count = (int)t->sum_len;
+    *type = sum.type;
+    *op = sum.op;
+    return (double)sum.elem_bytes * *count;
 }
 
 /* One blocking MPI_Allreduce of the step's data with nothing else running,
@@ -825,14 +818,14 @@ typedef struct { double wall, compute, wait, update, loss; long nonfinite; doubl
 static void timed_steps(Trainer *t, const Options *o, Loop *L)
 {
     StepStats st;
-    for (long k = 0; k < o->warmup; k++) train_step(t, k, &st);
+    for (long k = 0; k < o->warmup; k++) train_step(t, k, 0, &st);
     memset(t->layer_s, 0, sizeof(double) * 2 * (size_t)t->net.nlayers);
     L->compute = L->wait = L->update = 0.0;
     L->nonfinite = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     const double t0 = now();
     for (long k = o->warmup; k < o->warmup + o->steps; k++) {
-        train_step(t, k, &st);
+        train_step(t, k, 0, &st);
         L->compute += st.compute_s;
         L->wait += st.comm_s;
         L->update += st.update_s;

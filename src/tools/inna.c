@@ -22,7 +22,6 @@
 #include "runfolder.h"
 #include "state.h"
 #include "trainer.h"
-#include <zlib.h>
 
 #define EXIT_INPUT 2
 #define EXIT_DIVERGED 3
@@ -210,21 +209,11 @@ static void log_line(const Trainer *t, long done, double loss, LogMark *mark)
 }
 
 /* Every rank applies the same update to the same v_k, so the parameter
- * buffers must stay identical; a CRC-32 of each (zlib) compared across ranks
- * catches a rank that went astray (bad memory, a bug, a perturbed node).
- * Returns 0 when all agree; otherwise rank 0 names the step and the ranks. */
-static unsigned long params_crc(const Net *net)
+ * buffers must stay identical; train_step compares a CRC-32 of each across
+ * ranks every run.check_every steps (trainer_params_agree).  After a
+ * mismatch rank 0 names the step and a rank that differs from it. */
+static int report_disagreement(long step, unsigned long crc)
 {
-    return crc32_z(0L, (const Bytef *)net->params, net->nparams * sizeof(float));
-}
-
-static int check_agreement(const Trainer *t, long step)
-{
-    unsigned long crc = params_crc(&t->net);
-    unsigned long lo = crc, hi = crc;
-    MPI_Allreduce(&crc, &lo, 1, MPI_UNSIGNED_LONG, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(&crc, &hi, 1, MPI_UNSIGNED_LONG, MPI_MAX, MPI_COMM_WORLD);
-    if (lo == hi) return 0;
     unsigned long *all = g_rank == 0 ? malloc(sizeof *all * (size_t)g_size) : NULL;
     MPI_Gather(&crc, 1, MPI_UNSIGNED_LONG, all, 1, MPI_UNSIGNED_LONG, 0, MPI_COMM_WORLD);
     if (g_rank == 0) {
@@ -239,14 +228,15 @@ static int check_agreement(const Trainer *t, long step)
 }
 
 /* Test hook: INNA_TEST_PERTURB="RANK:STEP" changes one parameter on RANK after
- * STEP, so the tests can see check_agreement catch it. */
-static void test_perturb(Trainer *t, long step)
+ * STEP (train_step does it, before its agreement check), so the tests can see
+ * the check catch it. */
+static void set_test_perturb(Trainer *t)
 {
     const char *spec = getenv("INNA_TEST_PERTURB");
     int rank;
     long at;
-    if (spec && sscanf(spec, "%d:%ld", &rank, &at) == 2 && rank == g_rank && at == step)
-        t->net.params[0] += 1e-3f;
+    if (spec && sscanf(spec, "%d:%ld", &rank, &at) == 2 && rank == g_rank && at > 0)
+        t->test_perturb_after = at;
 }
 
 typedef struct {
@@ -385,16 +375,13 @@ static int run(Trainer *t, RunFiles *f, int progress)
     for (long k = f->start; k < total; k++) {
         StepStats st;
         const double t0 = MPI_Wtime();
-        train_step(t, k, &st);
+        train_step(t, k, g_signal != 0, &st);
         if (!isfinite(st.loss)) {
             report_divergence(t, k);
             return EXIT_DIVERGED;
         }
-        int stop = g_signal != 0;   /* every rank stops after the same step */
-        MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        test_perturb(t, k + 1);
-        if (c->check_every > 0 && (k + 1) % c->check_every == 0 && check_agreement(t, k + 1) != 0)
-            return EXIT_DISAGREE;
+        if (st.params_differ) return report_disagreement(k + 1, st.params_crc);
+        const int stop = st.stop;
         if (record_step(f, t, k, &st, MPI_Wtime() - t0) != 0) return 1;
         ep.loss_sum += st.loss;
         ep.acc_sum += st.accuracy;
@@ -423,7 +410,9 @@ static int run(Trainer *t, RunFiles *f, int progress)
         }
     }
     /* The model written must be every rank's model. */
-    if (total > 0 && c->check_every > 0 && check_agreement(t, total) != 0) return EXIT_DISAGREE;
+    unsigned long crc;
+    if (total > 0 && c->check_every > 0 && !trainer_params_agree(t, &crc))
+        return report_disagreement(total, crc);
     if (g_rank == 0) {  /* for comparing runs: the same seed and config give the same hash */
         const double run_s = MPI_Wtime() - t_start;
         printf("checkpoints: %ld written in %.2f s, %.2f%% of the run's %.0f s\n", f->ckpt_n,
@@ -431,7 +420,7 @@ static int run(Trainer *t, RunFiles *f, int progress)
         if (f->start > total)
             printf("the checkpoint is at step %ld, past the budget of %ld steps: nothing to train\n",
                    f->start, total);
-        printf("parameters: crc32 %08lx after %ld steps\n", params_crc(&t->net),
+        printf("parameters: crc32 %08lx after %ld steps\n", trainer_params_crc(t),
                f->start > total ? f->start : total);
     }
     return 0;
@@ -618,6 +607,7 @@ int main(int argc, char **argv)
     const int cores = placement_cores(MPI_COMM_WORLD);
     rc = trainer_setup(&t, &cfg, g_rank, g_size, cores, err, sizeof err);
     if ((rc = agree(rc, err))) return finish(rc);
+    set_test_perturb(&t);
     net_describe_engine(&t.net, g_engine, sizeof g_engine);
     if ((rc = check_same_engine(&cfg))) return finish(rc);
     RunFolder folder;   /* held until the process ends */
