@@ -14,7 +14,9 @@
 #      non-zero exit, the previous checkpoint still valid.
 # Parameters are compared by the hash inna prints at the end.
 # Environment: INNA_ENGINE=NAME computes with run.engine = NAME (default: the
-# config's); INNA_RESUME_PARTS=split runs part 1 only (the per-engine copies).
+# config's); INNA_RESUME_PARTS=split runs part 1 only (the per-engine copies),
+# =fulldisk part 5 only (exit 77, skipped, where no tmpfs can be mounted);
+# the default, parts 1 to 4.
 source "$(dirname "$0")/lib.sh"
 inna=$1 config=$2 work=$3; shift 3
 mpirun=("$@")
@@ -45,6 +47,43 @@ wait_for() {
   return 1
 }
 
+# 5. A disk that fills: the run folder on a 320 KiB tmpfs (root only; else
+#    the part is skipped: exit 77).  The first run fits; the resumed one cannot
+#    write its files.  The error names the file; latest.h5 still points at a
+#    checkpoint that loads.
+full_disk() {
+full=$work/fullfs
+mkdir -p "$full"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=320k inna-test "$full" 2>/dev/null; then
+  trap 'umount "$full" 2>/dev/null' EXIT
+  "${mpirun[@]}" -np 1 "$inna" "$config" "${common[@]}" --set run.out="$full/run" --set train.steps=5 \
+    --set checkpoint.keep=1 > "$work/full1.log" 2>&1 || fail "full: first run: $(tail -2 "$work/full1.log")"
+  head -c 60000 /dev/urandom > "$full/ballast" 2>/dev/null   # leave too little room for the next files
+  "${mpirun[@]}" -np 1 "$inna" --resume "$full/run" --set train.steps=10 > "$work/full.out" 2> "$work/full.err"
+  rc=$?
+  if [ "$rc" = 0 ] || [ "$(grep -c '^inna' "$work/full.err")" != 1 ] || ! grep -q "$full/run/" "$work/full.err"; then
+    fail "full disk: exit $rc, expected non-zero and one line naming a file in $full/run: $(cat "$work/full.err")"
+  else
+    echo "ok   full disk: exit $rc: $(grep '^inna' "$work/full.err")"
+  fi
+  [ "$(latest_step "$full/run")" = 5 ] || fail "full disk: latest.h5 moved: $(readlink "$full/run/latest.h5")"
+  ls -a "$full/run" | grep -q '\.tmp' && fail "full disk: a temporary file was left: $(ls "$full/run")"
+  cp -r "$full/run" "$work/full-copy"
+  "${mpirun[@]}" -np 1 "$inna" --resume "$work/full-copy" --set train.steps=10 > "$work/full2.log" 2>&1
+  got=$(hash_of "$work/full2.log") ref=$(straight 10)
+  [ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   after the full disk, resume from step 5 to 10 = straight: $got" \
+    || fail "after the full disk: '$got' vs straight '$ref': $(tail -3 "$work/full2.log")"
+  umount "$full"
+  trap - EXIT
+else
+  echo "skipped: cannot mount a tmpfs for the full disk here (needs root)"
+  exit 77
+fi
+}
+
+parts=${INNA_RESUME_PARTS:-all}
+if [ "$parts" = fulldisk ]; then full_disk; finish; exit; fi
+
 # 1. 10 steps on 2 ranks, then resume on 3 ranks up to 24.
 "${mpirun[@]}" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/split" \
   --set train.steps=10 --set checkpoint.every=5 > "$work/split1.log" 2>&1 || fail "split run"
@@ -57,7 +96,7 @@ got=$(hash_of "$work/split2.log")
 [ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   10 steps (np 2) + resume (np 3) to 24 = 24 straight: $got" \
   || fail "10 + resume to 24 gave '$got', straight 24 gave '$ref'"
 
-if [ "${INNA_RESUME_PARTS:-all}" = split ]; then finish; exit; fi
+if [ "$parts" = split ]; then finish; exit; fi
 
 # A long run to interrupt: checkpoints every 200 steps; budget far away.
 long=(--set train.steps=1000000 --set checkpoint.every=200 --set checkpoint.epoch=false)
@@ -170,36 +209,6 @@ for damage in corrupt truncated; do
   [ "$mbefore" = "$(sha256sum "$work/metrics-$damage"/*.h5 | sha256sum)" ] \
     || fail "the refused resume with $damage metrics changed the folder"
 done
-
-# 5. A disk that fills: the run folder on a 320 KiB tmpfs (root only; else
-#    skipped).  The first run fits; the resumed one cannot write its files.
-#    The error names the file; latest.h5 still points at a checkpoint that loads.
-full=$work/fullfs
-mkdir -p "$full"
-if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=320k inna-test "$full" 2>/dev/null; then
-  trap 'umount "$full" 2>/dev/null' EXIT
-  "${mpirun[@]}" -np 1 "$inna" "$config" "${common[@]}" --set run.out="$full/run" --set train.steps=5 \
-    --set checkpoint.keep=1 > "$work/full1.log" 2>&1 || fail "full: first run: $(tail -2 "$work/full1.log")"
-  head -c 60000 /dev/urandom > "$full/ballast" 2>/dev/null   # leave too little room for the next files
-  "${mpirun[@]}" -np 1 "$inna" --resume "$full/run" --set train.steps=10 > "$work/full.out" 2> "$work/full.err"
-  rc=$?
-  if [ "$rc" = 0 ] || [ "$(grep -c '^inna' "$work/full.err")" != 1 ] || ! grep -q "$full/run/" "$work/full.err"; then
-    fail "full disk: exit $rc, expected non-zero and one line naming a file in $full/run: $(cat "$work/full.err")"
-  else
-    echo "ok   full disk: exit $rc: $(grep '^inna' "$work/full.err")"
-  fi
-  [ "$(latest_step "$full/run")" = 5 ] || fail "full disk: latest.h5 moved: $(readlink "$full/run/latest.h5")"
-  ls -a "$full/run" | grep -q '\.tmp' && fail "full disk: a temporary file was left: $(ls "$full/run")"
-  cp -r "$full/run" "$work/full-copy"
-  "${mpirun[@]}" -np 1 "$inna" --resume "$work/full-copy" --set train.steps=10 > "$work/full2.log" 2>&1
-  got=$(hash_of "$work/full2.log") ref=$(straight 10)
-  [ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   after the full disk, resume from step 5 to 10 = straight: $got" \
-    || fail "after the full disk: '$got' vs straight '$ref': $(tail -3 "$work/full2.log")"
-  umount "$full"
-  trap - EXIT
-else
-  echo "skip full disk: cannot mount a tmpfs here (needs root)"
-fi
 
 [ "$failures" = 0 ] && echo "all resume checks passed"
 exit $((failures != 0))

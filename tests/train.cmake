@@ -126,11 +126,17 @@ add_test(NAME diverged_run_stops
                  --set checkpoint.initial=true)
 
 # Checkpoints and resume for real: split runs across rank counts, SIGTERM to
-# mpirun, SIGKILL of a rank, refused resumes, a full disk (tests/resume.sh).
-add_test(NAME resume_kill_signal_fulldisk
+# mpirun, SIGKILL of a rank, refused resumes (tests/resume.sh); a full disk
+# (its part 5: skipped where no tmpfs can be mounted, i.e. not as root).
+add_test(NAME resume_kill_signal_refusals
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
                  ${RUNS}/resume ${INNA_MPIRUN})
-set_tests_properties(resume_kill_signal_fulldisk PROPERTIES ENVIRONMENT "${TRAIN_ENV}" TIMEOUT 600)
+set_tests_properties(resume_kill_signal_refusals PROPERTIES ENVIRONMENT "${TRAIN_ENV}" TIMEOUT 600)
+add_test(NAME resume_full_disk
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/resume.sh $<TARGET_FILE:inna> ${TINY}
+                 ${RUNS}/resume_full ${INNA_MPIRUN})
+set_tests_properties(resume_full_disk PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "${TRAIN_ENV};INNA_RESUME_PARTS=fulldisk")
 # Its part 1 (N steps on 2 ranks + resume on 3 = N + M straight) on each engine.
 foreach(engine ${INNA_ENGINES})
   add_test(NAME resume_cross_ranks_${engine}
