@@ -1,16 +1,25 @@
 # inna-bench smoke tests (no timed assertions): the real step on 2 ranks on
-# configs/tiny.ini prints one BENCH record per reduction with img_s > 0 and the
-# share of communication hidden in [0, 1], and a COMPARE record; the allreduce
-# sweep prints ALLREDUCE records.
+# configs/tiny.ini prints one BENCH record per reduction with img_s > 0, the
+# share of communication hidden in [0, 1] and the figures that follow from
+# the config alone, worked out by hand here: tiny.ini's convolutions hold
+# 8*1*9+8 = 80, 6*8+6 = 54, 12*6*9+12 = 660 and 10*12+10 = 130 parameters,
+# P = 924 (layer_params lists them in the order they are reduced: last
+# layer first); a step reduces P + 2 metrics (+ 2 flags, exact) slots:
+# exact 16 * 928 = 14848 bytes, fast 4 * 926 = 3704.  And a COMPARE record;
+# the allreduce sweep prints ALLREDUCE records.
 set(BENCH_LOG ${CMAKE_CURRENT_BINARY_DIR}/bench_smoke.log)
 add_test(NAME bench_smoke_np2
          COMMAND sh -c "\"$0\" \"$@\" > ${BENCH_LOG} 2>&1 || { cat ${BENCH_LOG}; exit 1; }
 awk '
   function val(key,   i, kv) { for (i = 2; i <= NF; i++) { split($i, kv, \"=\"); if (kv[1] == key) return kv[2] } return \"\" }
-  /^BENCH / { n++; r[val(\"reduction\")] = 1
+  /^BENCH / { n++; red = val(\"reduction\"); r[red] = 1
               if (val(\"np\") != 2 || !(val(\"img_s\") + 0 > 0) || val(\"hidden\") == \"\" ||
                   val(\"hidden\") + 0 < 0 || val(\"hidden\") + 0 > 1 || !(val(\"step_s\") + 0 > 0) ||
-                  !(val(\"floor_mib\") + 0 > 0)) { print \"bad BENCH line: \" $0; bad = 1 } }
+                  !(val(\"floor_mib\") + 0 > 0)) { print \"bad BENCH line: \" $0; bad = 1 }
+              if (val(\"nparams\") != 924 || val(\"layer_params\") != \"130,660,54,80\" ||
+                  val(\"batch\") != 32 || val(\"steps\") != 2 ||
+                  val(\"msg_bytes\") != (red == \"exact\" ? 14848 : 3704)) {
+                print \"BENCH line: nparams, layer_params, batch, steps or msg_bytes differ from those of tiny.ini (924; 130,660,54,80; 32; 2; 14848 exact, 3704 fast): \" $0; bad = 1 } }
   /^COMPARE / { c++; if (!(val(\"ratio\") + 0 > 0)) { print \"bad COMPARE line: \" $0; bad = 1 } }
   END { if (n != 2 || !r[\"exact\"] || !r[\"fast\"] || c != 1) { print \"expected 2 BENCH lines (exact, fast) and 1 COMPARE line, got \" n \" and \" c; bad = 1 }
         exit bad }' ${BENCH_LOG} || { cat ${BENCH_LOG}; exit 1; }"
