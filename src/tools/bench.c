@@ -103,7 +103,7 @@ typedef struct {
 } GemmRef;
 
 /* The floor of a rank's memory, MiB. */
-typedef struct { double params, grads, state, act, aux, input, acc, data, total; } Floor;
+typedef struct { double params, grads, state, engine, input, acc, data, total; } Floor;
 
 /* One (config, batch, reduction) run, reduced over ranks (meaningful on rank 0).
  * Times are seconds per step. */
@@ -467,9 +467,8 @@ static int reset_hwm(void)
 }
 
 /* Parameters and optimizer state; per worker (thread of the rank): gradients
- * (+ metric slots), one chunk of activations (what the net holds:
- * net->activation_floats, plus max-pool argmax and dropout masks), the
- * chunk's input and the exact reduction's accumulator (16 bytes x (P + 4):
+ * (+ metric slots), what the engine holds for one chunk (Net.engine_bytes),
+ * the chunk's input and the exact reduction's accumulator (16 bytes x (P + 4):
  * the step's sum, 2 metric and 2 flag slots); and the synthetic data sets
  * (bytes, labels, shuffle permutation). */
 static Floor memory_floor(const Trainer *t)
@@ -480,22 +479,13 @@ static Floor memory_floor(const Trainer *t)
     f.params = 4.0 * net->nparams / MIB;
     f.grads = W * 4.0 * (net->nparams + NET_METRICS) / MIB;
     f.state = 4.0 * optim_nstate(&t->cfg->optim) * net->nparams / MIB;
-    f.act = W * 4.0 * net->activation_floats / MIB;
-    f.aux = 0.0;
-    for (int i = 0; i < net->nlayers; i++) {
-        const Layer *l = &net->layers[i];
-        double len = (double)shape_len(l->out) * net->max_n;
-        if (net->engine != ENGINE_OPENBLAS) break;   /* oneDNN counts its own */
-        if (l->spec.type == L_MAXPOOL) f.aux += 4.0 * len / MIB;
-        if (l->spec.type == L_DROPOUT) f.aux += len / MIB;
-    }
-    f.aux *= W;
+    f.engine = W * (double)net->engine_bytes / MIB;
     f.input = W * 4.0 * shape_len(net->input) * net->max_n / MIB;
     f.acc = t->cfg->reduction == REDUCE_EXACT ? W * 16.0 * (net->nparams + NET_METRICS + 2) / MIB : 0.0;
     const double sample = (double)t->train.c * t->train.h * t->train.w + 1.0;
     f.data = (sample * (double)(t->train.n + t->test.n)
               + (t->cfg->sampling == SAMPLE_SHUFFLE ? 8.0 * t->train.n : 0.0)) / MIB;
-    f.total = f.params + f.grads + f.state + f.act + f.aux + f.input + f.acc + f.data;
+    f.total = f.params + f.grads + f.state + f.engine + f.input + f.acc + f.data;
     return f;
 }
 
@@ -1126,11 +1116,11 @@ static void print_memory(const Result *r)
            "%.1f MiB before the trainer was built\n", r->rss, r->hwm,
            r->hwm_ok ? "peak of this run" : "peak of the process: could not reset it", r->base);
     printf("   floor %.1f MiB = parameters %.2f + optimizer state %.2f (%d vector(s)) + synthetic "
-           "data set %.2f + for each of %d worker(s): gradients, activations of one chunk "
-           "(net->activation_floats: layer outputs, 2 gradient buffers, im2col, dlogits), "
-           "max-pool argmax and dropout masks, input chunk, exact accumulator (16 B x (P + 4)): "
-           "%.2f + %.2f + %.2f + %.2f + %.2f in all\n", f->total, f->params, f->state,
-           optim_nstate(&r->cfg.optim), f->data, r->workers, f->grads, f->act, f->aux, f->input,
+           "data set %.2f + for each of %d worker(s): gradients, what the engine holds for one "
+           "chunk (Net.engine_bytes: layer outputs, their gradients, im2col, max-pool argmax, "
+           "dropout masks, dlogits), input chunk, exact accumulator (16 B x (P + 4)): "
+           "%.2f + %.2f + %.2f + %.2f in all\n", f->total, f->params, f->state,
+           optim_nstate(&r->cfg.optim), f->data, r->workers, f->grads, f->engine, f->input,
            f->acc);
     printf("   VmRSS / floor = %.3f, VmHWM / floor = %.3f; without what the process held before "
            "(MPI, libraries): %.3f\n", r->rss / f->total, r->hwm / f->total,
