@@ -88,7 +88,7 @@ typedef struct {
     double data;            /* replayed: sampler, data_make_batch, softmax_xent */
     double convert;         /* replayed: fixed_add of this rank's chunks (exact) */
     double rest;            /* compute - layers - data                        */
-    double msg_bytes;       /* what the step reduces, per worker's sum (exact) or rank (fast) */
+    double msg_bytes;       /* what the step reduces per rank (one message of the blocking allreduce) */
     double loss;
     long nonfinite;
     double rss, hwm, base;
