@@ -37,6 +37,15 @@ typedef struct Layer {
  * this many (see there why); inna-bench times the GEMMs the same way. */
 enum { GEMM_K_BLOCK = 256 };
 
+/* One GEMM of a convolution: C = op(A) op(B) + beta C, row-major, every
+ * matrix packed; op transposes when trans_a / trans_b. */
+typedef struct {
+    int M, N, K;
+    int trans_a, trans_b;
+    float beta;
+} ConvGemm;
+enum { CONV_GEMM_FORWARD, CONV_GEMM_WEIGHTS, CONV_GEMM_DATA, CONV_NGEMMS };
+
 /* Scratch shared by all layers (im2col columns), sized at start-up. */
 typedef struct {
     float *col;
@@ -70,6 +79,12 @@ void layer_backward(Layer *l, const float *x, const float *dy, float *dx, int n,
  * l->dw/l->db, and writes dx (unless dx is NULL: nothing needs it). */
 void conv_forward(Layer *l, const float *x, int n, Workspace *ws);
 void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, Workspace *ws);
+/* The GEMMs conv_forward and conv_backward make for n samples: forward,
+ * backward-weights (dW += dy col^T), backward-data (dcol = W^T dy; not made
+ * when dx is NULL).  inna-bench counts and times these very shapes. */
+void conv_gemm_shapes(const Layer *l, int n, ConvGemm g[CONV_NGEMMS]);
+/* Runs one with K cut into blocks of kblock (the layers use GEMM_K_BLOCK). */
+void conv_gemm(const ConvGemm *g, int kblock, const float *A, const float *B, float *C);
 void relu_forward(Layer *l, const float *x, int n);
 void relu_backward(Layer *l, const float *dy, float *dx, int n);
 void maxpool_forward(Layer *l, const float *x, int n);

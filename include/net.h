@@ -34,8 +34,11 @@ typedef struct {
     float *dbuf[2];        /* ping-pong buffers for backward gradients     */
     float *dlogits;        /* [classes][max_n]                             */
     Workspace ws;
-    size_t activation_floats; /* floats in y, dbuf, col (oneDNN: everything it holds:
-                                 blocked buffers, workspaces, scratchpad, weight copies) */
+    size_t engine_bytes;   /* what the engine holds for one chunk, counted as it
+                              allocates (inna-bench's memory floor): OpenBLAS: y,
+                              max-pool argmax, dropout masks, dbuf, col, dlogits;
+                              oneDNN: its blocked buffers, workspaces, masks,
+                              scratchpad and weight copies, and dlogits */
     int params_shared;     /* params belong to another Net (net_share_params) */
 } Net;
 

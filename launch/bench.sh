@@ -10,7 +10,7 @@
 # sets it (set to Haswell if it does not), so the figures are reported with
 # both BLAS kernels.  The output is also written to
 # results/bench/bench-<date>.txt; its BENCH and COMPARE lines are key=value
-# records (see src/tools/bench.c).
+# records (see src/bench/report.c).
 #   launch/bench.sh [inna-bench options, e.g. --steps 5 --batch 32 --rounds 3]
 #   INNA_BUILD=/path/to/build launch/bench.sh    (build folder; default build/)
 #   BENCH_LAYOUTS="threads ranks" launch/bench.sh (a subset of: threads ranks oversub)

@@ -918,6 +918,35 @@ static void test_nin(void)
     net_free(&b);
 }
 
+/* conv_gemm_shapes: what conv_forward/conv_backward multiply (inna-bench
+ * counts and times these): conv 3x8x8 -> 5 filters 3x3 stride 2 pad 1, out
+ * 4x4, n = 2: M = 5, N = 2*16, K = 3*9; the columns are K x N, as im2col
+ * sizes them.  conv_gemm with K in blocks agrees with one whole-K call. */
+static void test_conv_gemm_shapes(void)
+{
+    Net net;
+    if (build_single(&net, conv_spec(5, 3, 2, 1), (Shape){3, 8, 8}, 2) != 0) return;
+    const Layer *l = &net.layers[0];
+    ConvGemm g[CONV_NGEMMS];
+    conv_gemm_shapes(l, 2, g);
+    const ConvGemm *f = &g[CONV_GEMM_FORWARD], *w = &g[CONV_GEMM_WEIGHTS], *d = &g[CONV_GEMM_DATA];
+    CHECK(f->M == 5 && f->N == 32 && f->K == 27 && !f->trans_a && !f->trans_b && f->beta == 0.0f);
+    CHECK(w->M == 5 && w->N == 27 && w->K == 32 && !w->trans_a && w->trans_b && w->beta == 1.0f);
+    CHECK(d->M == 27 && d->N == 32 && d->K == 5 && d->trans_a && !d->trans_b && d->beta == 0.0f);
+    CHECK((size_t)f->K * f->N == layer_col_len(l, 2));
+    net_free(&net);
+
+    enum { M = 3, N = 4, K = 2 * GEMM_K_BLOCK + 7 };
+    static float a[M * K], b[K * N];
+    float blocked[M * N], whole[M * N];
+    gc_fill_uniform(a, M * K, 1, 0, -1.0f, 1.0f);
+    gc_fill_uniform(b, K * N, 2, 0, -1.0f, 1.0f);
+    const ConvGemm big = { M, N, K, 0, 0, 0.0f };
+    conv_gemm(&big, GEMM_K_BLOCK, a, b, blocked);
+    conv_gemm(&big, K, a, b, whole);
+    for (int j = 0; j < M * N; j++) CHECK_CLOSE(blocked[j], whole[j], 1e-4);
+}
+
 int main(void)
 {
     test_layer_gradients();
@@ -930,5 +959,6 @@ int main(void)
     test_per_sample_sum();
     test_build_errors();
     test_nin();
+    test_conv_gemm_shapes();
     return check_report("test_layers");
 }

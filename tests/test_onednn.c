@@ -415,7 +415,7 @@ static void test_network(void)
     gc_fill_uniform(x, xlen, 6, 1, -1.0f, 1.0f);
     char impl[512];
     net_describe_impl(&b, impl, sizeof impl);
-    printf("tiny network on oneDNN: %s; %zu floats held\n", impl, b.activation_floats);
+    printf("tiny network on oneDNN: %s; %zu bytes held\n", impl, b.engine_bytes);
     for (int n = TINY_N; n >= TINY_N - 3; n -= 3) {
         char what[96];
         chunk_grad(&a, x, n);

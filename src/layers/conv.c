@@ -7,22 +7,25 @@
 #include <string.h>
 #include "layers.h"
 
-/* K (the summed dimension) of every GEMM call stays at or below this.  A
- * longer K is split by OpenBLAS into blocks whose sizes differ between its
- * single- and multi-threaded drivers, and then the partial sums round
- * differently: the bits would depend on the BLAS thread count.  Within one
- * block each C element is one pass over k whatever the threads, so we cut K
- * ourselves (C += A_kb B_kb) and the result is the same for any threads. */
-
-/* C = A B + beta C (row-major, op() by ta/tb), K cut into GEMM_K_BLOCK blocks. */
-static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
-                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+/* C = op(A) op(B) + beta C, every matrix packed row-major (so the leading
+ * dimensions follow from the shape), K cut into blocks of kblock: the layers
+ * pass GEMM_K_BLOCK (inna-bench also times whole K).  A longer K is split by
+ * OpenBLAS into blocks whose sizes differ between its single- and
+ * multi-threaded drivers, and then the partial sums round differently: the
+ * bits would depend on the BLAS thread count.  Within one block each C
+ * element is one pass over k whatever the threads, so we cut K ourselves
+ * (C += A_kb B_kb) and the result is the same for any threads. */
+void conv_gemm(const ConvGemm *g, int kblock, const float *A, const float *B, float *C)
 {
-    for (int k0 = 0; k0 < K; k0 += GEMM_K_BLOCK) {
-        const int kb = K - k0 < GEMM_K_BLOCK ? K - k0 : GEMM_K_BLOCK;
-        const float *a = ta == CblasNoTrans ? A + k0 : A + (size_t)k0 * lda;
-        const float *b = tb == CblasNoTrans ? B + (size_t)k0 * ldb : B + k0;
-        cblas_sgemm(CblasRowMajor, ta, tb, M, N, kb, 1.0f, a, lda, b, ldb, k0 ? 1.0f : beta, C, ldc);
+    const enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+    const enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    const int M = g->M, N = g->N, K = g->K;
+    const int lda = g->trans_a ? M : K, ldb = g->trans_b ? K : N, ldc = N;
+    for (int k0 = 0; k0 < K; k0 += kblock) {
+        const int kb = K - k0 < kblock ? K - k0 : kblock;
+        const float *a = g->trans_a ? A + (size_t)k0 * lda : A + k0;
+        const float *b = g->trans_b ? B + k0 : B + (size_t)k0 * ldb;
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, kb, 1.0f, a, lda, b, ldb, k0 ? 1.0f : g->beta, C, ldc);
     }
 }
 
@@ -35,6 +38,18 @@ size_t layer_col_len(const Layer *l, int n)
 {
     if (l->spec.type != L_CONV || is_pointwise(l)) return 0;
     return (size_t)l->in.c * l->spec.size * l->spec.size * (size_t)n * l->out.h * l->out.w;
+}
+
+/* With M = out.c, N = n out.h out.w, K = in.c size^2 (col is K x N):
+ * forward y = W col, backward-weights dW += dy col^T, backward-data
+ * dcol = W^T dy. */
+void conv_gemm_shapes(const Layer *l, int n, ConvGemm g[CONV_NGEMMS])
+{
+    const int M = l->out.c, K = l->in.c * l->spec.size * l->spec.size;
+    const int N = n * l->out.h * l->out.w;
+    g[CONV_GEMM_FORWARD] = (ConvGemm){ M, N, K, 0, 0, 0.0f };
+    g[CONV_GEMM_WEIGHTS] = (ConvGemm){ M, K, N, 0, 1, 1.0f };
+    g[CONV_GEMM_DATA] = (ConvGemm){ K, N, M, 1, 0, 0.0f };
 }
 
 /* The output columns ox whose input column ix = ox*s - p + kj lies inside
@@ -126,14 +141,15 @@ static float row_sum(const float *x, int n)
 
 void conv_forward(Layer *l, const float *x, int n, Workspace *ws)
 {
-    const int M = l->out.c, K = l->in.c * l->spec.size * l->spec.size;
-    const int N = n * l->out.h * l->out.w;
+    ConvGemm g[CONV_NGEMMS];
+    conv_gemm_shapes(l, n, g);
+    const int M = g[CONV_GEMM_FORWARD].M, N = g[CONV_GEMM_FORWARD].N;
     const float *col = x;
     if (!is_pointwise(l)) {
         im2col(l, x, n, ws->col);
         col = ws->col;
     }
-    gemm(CblasNoTrans, CblasNoTrans, M, N, K, l->w, K, col, N, 0.0f, l->y, N);
+    conv_gemm(&g[CONV_GEMM_FORWARD], GEMM_K_BLOCK, l->w, col, l->y);
     for (int o = 0; o < M; o++) {
         float *row = l->y + (size_t)o * N, bias = l->b[o];
         for (int j = 0; j < N; j++) row[j] += bias;
@@ -143,20 +159,21 @@ void conv_forward(Layer *l, const float *x, int n, Workspace *ws)
 /* dW += dy col^T;  db[o] += sum_j dy[o][j];  dcol = W^T dy, dx = col2im(dcol). */
 void conv_backward(Layer *l, const float *x, const float *dy, float *dx, int n, Workspace *ws)
 {
-    const int M = l->out.c, K = l->in.c * l->spec.size * l->spec.size;
-    const int N = n * l->out.h * l->out.w;
+    ConvGemm g[CONV_NGEMMS];
+    conv_gemm_shapes(l, n, g);
+    const int M = g[CONV_GEMM_FORWARD].M, N = g[CONV_GEMM_FORWARD].N;
     const float *col = x;
     if (!is_pointwise(l)) {
         im2col(l, x, n, ws->col);  /* recomputed: cheaper than keeping one per layer */
         col = ws->col;
     }
-    gemm(CblasNoTrans, CblasTrans, M, K, N, dy, N, col, N, 1.0f, l->dw, K);
+    conv_gemm(&g[CONV_GEMM_WEIGHTS], GEMM_K_BLOCK, dy, col, l->dw);
     for (int o = 0; o < M; o++) l->db[o] += row_sum(dy + (size_t)o * N, N);
     if (!dx) return;
     if (is_pointwise(l)) {
-        gemm(CblasTrans, CblasNoTrans, K, N, M, l->w, K, dy, N, 0.0f, dx, N);
+        conv_gemm(&g[CONV_GEMM_DATA], GEMM_K_BLOCK, l->w, dy, dx);
         return;
     }
-    gemm(CblasTrans, CblasNoTrans, K, N, M, l->w, K, dy, N, 0.0f, ws->col, N);
+    conv_gemm(&g[CONV_GEMM_DATA], GEMM_K_BLOCK, l->w, dy, ws->col);
     col2im(l, ws->col, n, dx);
 }

@@ -72,7 +72,7 @@ static int alloc_common(Net *net)
 static int alloc_openblas(Net *net)
 {
     const int n = net->max_n;
-    size_t dmax = shape_len(net->input), colmax = 0, total = 0;
+    size_t dmax = shape_len(net->input), colmax = 0, total = 0, aux = 0;
     for (int i = 0; i < net->nlayers; i++) {
         Layer *l = &net->layers[i];
         size_t len = shape_len(l->out) * n;
@@ -80,6 +80,7 @@ static int alloc_openblas(Net *net)
         total += len;
         if (l->spec.type == L_MAXPOOL && !(l->argmax = malloc(sizeof(int32_t) * len))) return -1;
         if (l->spec.type == L_DROPOUT && !(l->mask = malloc(len))) return -1;
+        aux += l->spec.type == L_MAXPOOL ? sizeof(int32_t) * len : l->spec.type == L_DROPOUT ? len : 0;
         if (shape_len(l->out) > dmax) dmax = shape_len(l->out);
         if (layer_col_len(l, n) > colmax) colmax = layer_col_len(l, n);
     }
@@ -88,7 +89,7 @@ static int alloc_openblas(Net *net)
     net->ws.col_len = colmax;
     net->ws.col = alloc_floats(colmax);
     if (!net->ws.col) return -1;
-    net->activation_floats = total + 2 * dmax * n + colmax + (size_t)net->classes * n;
+    net->engine_bytes = sizeof(float) * (total + 2 * dmax * n + colmax + (size_t)net->classes * n) + aux;
     return 0;
 }
 
@@ -114,7 +115,7 @@ static int build_engine(Net *net, char *err, size_t errlen)
     }
 #ifdef INNA_HAVE_ONEDNN
     if (onednn_build(net, err, errlen) != 0) return -1;
-    net->activation_floats = onednn_bytes(net) / sizeof(float) + (size_t)net->classes * net->max_n;
+    net->engine_bytes = onednn_bytes(net) + sizeof(float) * (size_t)net->classes * net->max_n;
     return 0;
 #else
     snprintf(err, errlen, "run.engine: %s: this build has no oneDNN", engine_name(net->engine));

@@ -19,15 +19,12 @@
 #include "config.h"
 #include "metrics.h"
 #include "placement.h"
+#include "program.h"
 #include "runfolder.h"
 #include "state.h"
 #include "trainer.h"
 
-#define EXIT_INPUT 2
-#define EXIT_DIVERGED 3
-#define EXIT_DISAGREE 4
-#define EXIT_STOPPED 5
-
+const char program_name[] = "inna";
 static int g_rank, g_size;
 /* What computes this run: "onednn (oneDNN 2.6.3, avx512_core)"; printed,
  * stored in checkpoints, compared across ranks and with a resumed checkpoint. */
@@ -63,32 +60,6 @@ static void usage(FILE *f)
         "file could not be written: earlier checkpoints stay valid)\n\n"
         "config keys (defaults):\n");
     config_print_keys(f);
-}
-
-/* Rank 0 prints; a failure seen only by other ranks is printed by the lowest of them. */
-static int agree(int rc, const char *msg)
-{
-    int worst = 0, first_bad = g_size, mine = rc ? g_rank : g_size;
-    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    MPI_Allreduce(&mine, &first_bad, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    if (rc && g_rank == first_bad && msg[0]) {  /* empty: already reported */
-        if (g_rank == 0) fprintf(stderr, "inna: %s\n", msg);
-        else fprintf(stderr, "inna: rank %d: %s\n", g_rank, msg);
-    }
-    return worst;
-}
-
-static int finish(int status)
-{
-    MPI_Finalize();
-    return status;
-}
-
-static void report_blas(void)
-{
-    char text[512];
-    blaskernel_report(text, sizeof text);
-    fputs(text, stdout);
 }
 
 /* Ranks that compute with another engine, library version or instruction

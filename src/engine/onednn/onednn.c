@@ -306,7 +306,7 @@ static OdPlan *plan_for(Net *net, int n)
             fprintf(stderr, "inna: %s (batch of %d)\n", err, n);
             abort();
         }
-        net->activation_floats += (o->scratch_bytes - before) / sizeof(float);
+        net->engine_bytes += o->scratch_bytes - before;
     }
     return o->plans[n];
 }

@@ -96,7 +96,7 @@ struct OnednnNet {
     size_t *out_bytes, *ws_bytes, in_bytes, dlast_bytes, dw_bytes, dbuf_bytes;
     void *scratch;       /* one scratchpad for every primitive of the net      */
     size_t scratch_bytes;
-    size_t bytes;        /* everything above, for Net.activation_floats        */
+    size_t bytes;        /* everything above, for Net.engine_bytes             */
     int prepared;        /* net_prepare_weights has run                        */
 };
 
