@@ -16,6 +16,10 @@ enum {
 
 extern const char program_name[];   /* "inna", "inna-bench" */
 
+/* The start of main: chooses the OpenBLAS kernel (which may run the program
+ * again, before anything else), starts MPI with worker threads that compute
+ * while only the master thread calls MPI; sets *rank and *size. */
+void program_start(int *argc, char ***argv, int *rank, int *size);
 /* Collective: the worst status over the ranks.  When rc != 0 the lowest
  * failing rank prints "NAME: msg" (rank 0) or "NAME: rank R: msg" on stderr;
  * an empty msg was already reported. */

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "bench.h"
-#include "blaskernel.h"
 #include "placement.h"
 #include "program.h"
 
@@ -389,11 +388,7 @@ static int print_header(const Options *o)
 
 int main(int argc, char **argv)
 {
-    blaskernel_choose(argv);   /* before anything else: may run the program again */
-    int provided;   /* worker threads compute; only the master thread calls MPI */
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    program_start(&argc, &argv, &g_rank, &g_size);
     count_node();
     g_share = placement_cores(MPI_COMM_WORLD);
     Options o;

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "blaskernel.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "metrics.h"
@@ -506,11 +505,7 @@ static int claim_out_dir(RunFolder *rf, const Config *cfg, int new_run, char *er
 
 int main(int argc, char **argv)
 {
-    blaskernel_choose(argv);   /* before anything else: may run the program again */
-    int provided;   /* worker threads compute; only the master thread calls MPI */
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    program_start(&argc, &argv, &g_rank, &g_size);
     catch_signals();
 
     static Config cfg;

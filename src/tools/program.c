@@ -5,6 +5,15 @@
 #include "fixedsum.h"
 #include "program.h"
 
+void program_start(int *argc, char ***argv, int *rank, int *size)
+{
+    blaskernel_choose(*argv);
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+}
+
 int agree(int rc, const char *msg)
 {
     int rank, size;
