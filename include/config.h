@@ -64,8 +64,9 @@ int config_set(Config *c, const char *assignment, char *err, size_t errlen); /* 
 /* config_load_file on INI text held in memory (a checkpoint's stored config). */
 int config_load_text(Config *c, const char *text, const char *name, char *err, size_t errlen);
 /* Refuses a resumed run whose config differs from the checkpoint's in a key
- * other than the step budget, logging, checkpoint settings, run.out and data
- * file paths; err names the key and both values. */
+ * the key table does not mark "may change on resume" (the step budget,
+ * logging, checkpoint settings, run.out and data file paths); err names the
+ * first such key and both values. */
 int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
                         size_t errlen);
 int config_validate(const Config *c, char *err, size_t errlen);

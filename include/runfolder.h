@@ -22,6 +22,9 @@ typedef struct {
 
 /* "<dir>/<name>" into buf; -1 when it does not fit. */
 int runfolder_path(char *buf, size_t len, const char *dir, const char *name);
+/* The folder holding path into buf: "." when path names none, "/" for a file
+ * in the root; -1 when it does not fit. */
+int runfolder_dir_of(char *buf, size_t len, const char *path);
 
 /* Creates dir (and its parents) when missing, takes the lock, and removes the
  * temporary files a dead job left.  new_run: refuse a folder that already

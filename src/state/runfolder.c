@@ -21,6 +21,14 @@ int runfolder_path(char *buf, size_t len, const char *dir, const char *name)
     return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
+int runfolder_dir_of(char *buf, size_t len, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const int n = !slash ? snprintf(buf, len, ".")
+                : snprintf(buf, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
 int runfolder_tmp_name(char *buf, size_t len, const char *path)
 {
     int n = snprintf(buf, len, "%s" TMP_MARK "%ld", path, (long)getpid());

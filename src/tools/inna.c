@@ -464,7 +464,9 @@ static int read_resume_config(const char *path, char *ckpt, size_t clen, char **
 
 /* The resumed run's config: the stored one, or CONFIG if given, then --set;
  * refused if it changes more than the budget, logging or paths.  Without a
- * run.out of its own the run continues in the checkpoint's folder. */
+ * run.out of its own (from CONFIG or --set) the run continues in the
+ * checkpoint's folder: that is the stored config's run.out here, before the
+ * --set options are applied. */
 static int resume_config(Config *cfg, const char *ckpt, const char *text, const char *file,
                          const char *const *sets, int nsets, char *err, size_t errlen)
 {
@@ -477,21 +479,15 @@ static int resume_config(Config *cfg, const char *ckpt, const char *text, const 
      * of the whole batch: the same trajectory as chunk = batch. */
     if (saved.reduction == REDUCE_EXACT && saved.chunk > saved.batch) saved.chunk = saved.batch;
     *cfg = saved;
-    int out_given = file != NULL;
     if (file) {
         config_defaults(cfg);
         if (config_load_file(cfg, file, err, errlen) != 0) return EXIT_INPUT;
+    } else if (runfolder_dir_of(cfg->out, sizeof cfg->out, ckpt) != 0) {
+        snprintf(err, errlen, "run.out: folder name too long");
+        return EXIT_INPUT;
     }
-    for (int i = 0; i < nsets; i++) {
+    for (int i = 0; i < nsets; i++)
         if (config_set(cfg, sets[i], err, errlen) != 0) return EXIT_INPUT;
-        if (!strncmp(sets[i], "run.out", 7)) out_given = 1;
-    }
-    if (!out_given) {
-        snprintf(cfg->out, sizeof cfg->out, "%s", ckpt);
-        char *slash = strrchr(cfg->out, '/');
-        if (slash) *slash = '\0';
-        else snprintf(cfg->out, sizeof cfg->out, ".");
-    }
     if (config_validate(cfg, err, errlen) != 0) return EXIT_INPUT;
     config_resolve_dropout(cfg);   /* as the stored config was */
     return config_resume_check(&saved, cfg, ckpt, err, errlen) != 0 ? EXIT_INPUT : 0;
