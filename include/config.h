@@ -14,6 +14,12 @@
 typedef enum { SAMPLE_SHUFFLE, SAMPLE_IID, SAMPLE_SEQUENTIAL } Sampling;
 typedef enum { DATA_IDX, DATA_CIFAR10, DATA_CIFAR100 } DataFormat;
 typedef enum { REDUCE_EXACT, REDUCE_FAST } Reduction;
+/* Names in enum order, NULL-ended (train.sampling's and dist.reduction's
+ * words); the lookups give "?" out of range. */
+extern const char *const config_sampling_names[];
+extern const char *const config_reduction_names[];
+const char *sampling_name(Sampling s);
+const char *reduction_name(Reduction r);
 
 typedef struct {
     /* [run] */

@@ -71,21 +71,31 @@ typedef struct {
 /* The "may change on resume" column (config_resume_check). */
 #define MAY_CHANGE_ON_RESUME .resume = 1
 
-/* Word lists are indexed by the enum value, hence the asserts. */
-static const char *const sampling_words[] = { "shuffle", "iid", "sequential", NULL };
-static const char *const optim_words[] = { "inna", "sgd", "adam", "adagrad", NULL };
-static const char *const psi0_words[] = { "paper", "zero", NULL };
+/* Word lists are indexed by the enum value.  The optimizers', layers' and
+ * engines' are their modules' name tables; Sampling and Reduction are
+ * declared in config.h, so their tables are these (see config.h). */
+const char *const config_sampling_names[] = { "shuffle", "iid", "sequential", NULL };
+const char *const config_reduction_names[] = { "exact", "fast", NULL };
 static const char *const format_words[] = { "idx", "cifar10", "cifar100", NULL };
 static const char *const labels_words[] = { "fine", "coarse", NULL };
-static const char *const reduction_words[] = { "exact", "fast", NULL };
 /* K_INT with words: the word stands for 0 (run.threads = auto). */
 static const char *const auto_words[] = { "auto", NULL };
-_Static_assert(SAMPLE_SEQUENTIAL == 2 && OPT_ADAGRAD == 3 && PSI0_ZERO == 1 &&
-               DATA_CIFAR100 == 2 && REDUCE_FAST == 1, "word lists follow the enum order");
+_Static_assert(SAMPLE_SEQUENTIAL == 2 && DATA_CIFAR100 == 2 && REDUCE_FAST == 1,
+               "word lists follow the enum order");
 _Static_assert(sizeof(Sampling) == sizeof(int) && sizeof(OptimKind) == sizeof(int) &&
                sizeof(Psi0Kind) == sizeof(int) && sizeof(DataFormat) == sizeof(int) &&
                sizeof(Reduction) == sizeof(int) && sizeof(EngineKind) == sizeof(int),
                "enums are stored through an int pointer");
+
+const char *sampling_name(Sampling s)
+{
+    return s >= 0 && s <= SAMPLE_SEQUENTIAL ? config_sampling_names[s] : "?";
+}
+
+const char *reduction_name(Reduction r)
+{
+    return r >= 0 && r <= REDUCE_FAST ? config_reduction_names[r] : "?";
+}
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
 
@@ -105,7 +115,7 @@ static const Key keys[] = {
     { "run", "check_every", K_LONG, M(check_every), GE(0), MAY_CHANGE_ON_RESUME, .def = "100",
       .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
 
-    { "dist", "reduction", K_ENUM, M(reduction), reduction_words, .def = "exact",
+    { "dist", "reduction", K_ENUM, M(reduction), config_reduction_names, .def = "exact",
       .help = "exact (fixed-point sum: bitwise the same for any ranks/threads) | fast (float sum)" },
     { "dist", "chunk", K_INT, M(chunk), IN(1, 4096), .def = "16",
       .help = "exact: samples per chunk of B_k, the unit of work (part of the trajectory's "
@@ -126,10 +136,10 @@ static const Key keys[] = {
       .help = "passes over the training set" },
     { "train", "steps", K_LONG, M(steps), GE(-1), MAY_CHANGE_ON_RESUME, .def = "-1",
       .help = "number of steps; >= 0 overrides epochs, -1 = use epochs" },
-    { "train", "sampling", K_ENUM, M(sampling), sampling_words, .def = "shuffle",
+    { "train", "sampling", K_ENUM, M(sampling), config_sampling_names, .def = "shuffle",
       .help = "shuffle (a permutation per epoch) | iid (with replacement) | sequential" },
 
-    { "optim", "name", K_ENUM, M(optim.kind), optim_words, .def = "inna",
+    { "optim", "name", K_ENUM, M(optim.kind), optim_names, .def = "inna",
       .help = "optimizer" },
     { "optim", "lr", K_DOUBLE, M(optim.lr), GT(0), .def = "0.05",
       .help = "initial step size gamma_0" },
@@ -143,7 +153,7 @@ static const Key keys[] = {
       .help = "INNA viscous damping (friction)" },
     { "optim", "beta", K_DOUBLE, M(optim.beta), GT(0), .def = "0.1",
       .help = "INNA Newton (Hessian) damping" },
-    { "optim", "psi0", K_ENUM, M(optim.psi0), psi0_words, .def = "paper",
+    { "optim", "psi0", K_ENUM, M(optim.psi0), psi0_names, .def = "paper",
       .help = "INNA initial psi: paper (velocity -v0) | zero (zero velocity)" },
     { "optim", "momentum", K_DOUBLE, M(optim.momentum), INO(0, 1), .def = "0",
       .help = "SGD heavy-ball momentum (0 = plain SGD)" },
@@ -193,22 +203,21 @@ static const Key keys[] = {
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 /* ---- layers ---------------------------------------------------------------
- * A net.layer value is "<type> key=value ...".  Each type lists the keys it
- * takes and the ones it requires; the rest get the defaults set in
- * layer_defaults().  Our own name table rather than layer_type_parse(), so
- * that the config does not depend on the layer code. */
+ * A net.layer value is "<type> key=value ...", the type one of
+ * layer_type_names (src/layers/layer.c).  Each type lists the keys it takes
+ * and the ones it requires; the rest get the defaults set in
+ * layer_defaults(). */
 enum { LK_FILTERS = 1, LK_SIZE = 2, LK_STRIDE = 4, LK_PAD = 8, LK_RATE = 16 };
 
 static const struct {
-    const char *name;
     unsigned keys, required;
 } layer_types[L_NTYPES] = {
-    [L_CONV]    = { "conv", LK_FILTERS | LK_SIZE | LK_STRIDE | LK_PAD, LK_FILTERS | LK_SIZE },
-    [L_RELU]    = { "relu", 0, 0 },
-    [L_MAXPOOL] = { "maxpool", LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
-    [L_AVGPOOL] = { "avgpool", LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
-    [L_GAP]     = { "gap", 0, 0 },
-    [L_DROPOUT] = { "dropout", LK_RATE, 0 },
+    [L_CONV]    = { LK_FILTERS | LK_SIZE | LK_STRIDE | LK_PAD, LK_FILTERS | LK_SIZE },
+    [L_RELU]    = { 0, 0 },
+    [L_MAXPOOL] = { LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
+    [L_AVGPOOL] = { LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
+    [L_GAP]     = { 0, 0 },
+    [L_DROPOUT] = { LK_RATE, 0 },
 };
 
 /* Bounds beyond "filters >= 1, size >= 1" only keep later size arithmetic
@@ -425,7 +434,7 @@ static size_t next_token(const char **p, const char **tok)
 
 static int set_layer_key(Source *s, LayerSpec *l, unsigned *seen, const char *tok, size_t len)
 {
-    const char *tname = layer_types[l->type].name;
+    const char *tname = layer_type_name(l->type);
     const char *eq = memchr(tok, '=', len);
     if (!eq) return fail(s, "net.layer: %s: expected key=value, got '%.*s'", tname, (int)len, tok);
     size_t klen = (size_t)(eq - tok);
@@ -464,23 +473,25 @@ static int parse_layer(Source *s, const char *v, LayerSpec *l)
 {
     const char *p = v, *tok;
     size_t len = next_token(&p, &tok);
-    int t;
-    for (t = 0; t < L_NTYPES; t++)
-        if (strlen(layer_types[t].name) == len && !strncmp(layer_types[t].name, tok, len)) break;
-    if (t == L_NTYPES)
-        return fail(s, "net.layer: unknown layer type '%.*s' (expected conv|relu|maxpool|avgpool|gap|dropout)",
-                    (int)len, tok);
-    layer_defaults(l, (LayerType)t);
+    char name[32], names[128];
+    LayerType t;
+    snprintf(name, sizeof name, "%.*s", (int)len, tok);
+    if (len >= sizeof name || layer_type_parse(name, &t) != 0) {
+        join_words(layer_type_names, names, sizeof names);
+        return fail(s, "net.layer: unknown layer type '%.*s' (expected %s)", (int)len, tok, names);
+    }
+    layer_defaults(l, t);
     unsigned seen = 0;
     while ((len = next_token(&p, &tok)) > 0)
         if (set_layer_key(s, l, &seen, tok, len)) return -1;
     for (size_t i = 0; i < NLAYERKEYS; i++)
         if (layer_types[t].required & layer_keys[i].bit & ~seen)
-            return fail(s, "net.layer: %s: missing %s=", layer_types[t].name, layer_keys[i].name);
-    /* A window made mostly of padding would see no input at all. */
-    if ((layer_types[t].keys & LK_PAD) && l->pad >= l->size)
+            return fail(s, "net.layer: %s: missing %s=", layer_type_name(t), layer_keys[i].name);
+    /* The keys' ranges hold size, stride >= 1 and pad >= 0: what layer.c's
+     * rule can still refuse here is pad >= size. */
+    if (!layer_window_ok(l))
         return fail(s, "net.layer: %s: pad must be < size (got pad=%d size=%d)",
-                    layer_types[t].name, l->pad, l->size);
+                    layer_type_name(t), l->pad, l->size);
     return 0;
 }
 
@@ -832,7 +843,7 @@ static void put_number(Buf *b, double v, int is_float)
 
 static void put_layer(Buf *b, const LayerSpec *l)
 {
-    put(b, "layer = %s", layer_types[l->type].name);
+    put(b, "layer = %s", layer_type_name(l->type));
     for (size_t i = 0; i < NLAYERKEYS; i++) {
         if (!(layer_types[l->type].keys & layer_keys[i].bit)) continue;
         const void *f = (const char *)l + layer_keys[i].off;

@@ -34,18 +34,10 @@
 
 /* ---- names ---- */
 
-static const char *const optim_names[] = { "inna", "sgd", "adam", "adagrad" };
-/* The state vectors in the order they are in opt->state (see src/optim/). */
-static const char *const state_names[][2] = { { "psi" }, { "momentum" }, { "m", "v" },
-                                              { "sum" } };
-enum { NKINDS = sizeof optim_names / sizeof optim_names[0] };
-_Static_assert(OPT_INNA == 0 && OPT_SGD == 1 && OPT_ADAM == 2 && OPT_ADAGRAD == 3 &&
-               sizeof state_names / sizeof state_names[0] == NKINDS,
-               "optim_names and state_names follow OptimKind");
-
+/* How many state vectors kind may have (SGD without momentum has none). */
 static int state_count(OptimKind kind)
 {
-    return state_names[kind][1] ? 2 : 1;
+    return optim_state_name(kind, 1) ? 2 : 1;
 }
 
 /* "<dir>/<name>", without doubling a trailing slash of dir; malloc'd. */
@@ -158,11 +150,11 @@ static int run_check(H5Out *o, const Net *net, const Optimizer *opt)
     int nconv;
     if (!net || !opt || !net->params)
         return h5u_fail(o, "no network or no optimizer");
-    if ((unsigned)opt->cfg.kind >= NKINDS)
+    if ((unsigned)opt->cfg.kind >= OPT_NKINDS)
         return h5u_fail(o, "unknown optimizer kind %d", (int)opt->cfg.kind);
     if (opt->nstate < 0 || opt->nstate > state_count(opt->cfg.kind) ||
         (opt->nstate > 0 && !opt->state))
-        return h5u_fail(o, "optimizer %s has %d state vector(s)", optim_names[opt->cfg.kind],
+        return h5u_fail(o, "optimizer %s has %d state vector(s)", optim_name(opt->cfg.kind),
                         opt->nstate);
     if (opt->n != net->nparams)
         return h5u_fail(o, "the optimizer has %zu parameters but the network %zu", opt->n,
@@ -217,11 +209,11 @@ static int optimizer_write(H5Out *o, hid_t file, const Ckpt *c)
     const Optimizer *opt = c->opt;
     hid_t g = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return h5u_h5_fail(o, "cannot create group optimizer");
-    int rc = h5u_attr_str(o, g, "name", optim_names[opt->cfg.kind]) == 0 &&
+    int rc = h5u_attr_str(o, g, "name", optim_name(opt->cfg.kind)) == 0 &&
              h5u_attr_int(o, g, "optimizer/", "nstate", opt->nstate) == 0 &&
              h5u_attr_int(o, g, "optimizer/", "initialized", opt->initialized != 0) == 0 ? 0 : -1;
     for (int j = 0; rc == 0 && j < opt->nstate; j++)
-        rc = state_write(o, g, state_names[opt->cfg.kind][j], c->net, opt->state + j * opt->n);
+        rc = state_write(o, g, optim_state_name(opt->cfg.kind, j), c->net, opt->state + j * opt->n);
     if (h5u_close(o, g, H5Gclose, "optimizer") < 0) rc = -1;
     return rc;
 }
@@ -702,7 +694,7 @@ static int layer_count_check(Load *L, hid_t file)
 static int optimizer_match(Load *L, const char *name, int nstate, int init)
 {
     const Optimizer *opt = L->opt;
-    const char *want = optim_names[opt->cfg.kind];
+    const char *want = optim_name(opt->cfg.kind);
     if (strcmp(name, want) != 0)
         return h5u_fail(&L->o, "the optimizer is %.40s but the run's is %s", name, want);
     if (nstate != opt->nstate)
@@ -718,7 +710,7 @@ static int states_read(Load *L, hid_t og)
 {
     const Optimizer *opt = L->opt;
     for (int j = 0; j < opt->nstate; j++) {
-        const char *name = state_names[opt->cfg.kind][j];
+        const char *name = optim_state_name(opt->cfg.kind, j);
         char prefix[64];
         snprintf(prefix, sizeof prefix, "optimizer/%s/", name);
         hid_t g = H5Gopen2(og, name, H5P_DEFAULT);

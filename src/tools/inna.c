@@ -149,12 +149,11 @@ static void report_start(const Trainer *t)
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
     printf("data: %ld training, %ld test samples; %ld steps per epoch, %ld steps in all\n",
            t->train.n, t->test.n, t->sampler.steps_per_epoch, trainer_total_steps(t));
-    static const char *names[] = {"inna", "sgd", "adam", "adagrad"};
     const OptimConfig *o = &c->optim;
-    printf("optimizer: %s, gamma_k = %g (k+1)^-%g", names[o->kind], o->lr, o->q);
+    printf("optimizer: %s, gamma_k = %g (k+1)^-%g", optim_name(o->kind), o->lr, o->q);
     if (o->warmup > 0) printf(" x min(1, (k+1)/%ld)", o->warmup);
     if (o->kind == OPT_INNA)
-        printf(", alpha %g, beta %g, psi0 %s", o->alpha, o->beta, o->psi0 == PSI0_PAPER ? "paper" : "zero");
+        printf(", alpha %g, beta %g, psi0 %s", o->alpha, o->beta, psi0_name(o->psi0));
     printf("\n");
     if (o->kind == OPT_INNA && o->alpha == 0)
         printf("warning: optim.alpha = 0: the paper's convergence results assume alpha > 0 "
@@ -365,11 +364,10 @@ static int end_epoch(Trainer *t, RunFiles *f, long k, const EpochTally *ep, doub
 static void report_divergence(const Trainer *t, long k)
 {
     const OptimConfig *o = &t->cfg->optim;
-    static const char *names[] = {"inna", "sgd", "adam", "adagrad"};
     if (g_rank == 0)
         fprintf(stderr, "inna: diverged at step %ld: the loss or a subgradient is not finite "
                 "(optim %s, lr %g, q %g, alpha %g, beta %g, momentum %g); the last good "
-                "checkpoint is kept; lower optim.lr\n", k, names[o->kind], o->lr, o->q, o->alpha,
+                "checkpoint is kept; lower optim.lr\n", k, optim_name(o->kind), o->lr, o->q, o->alpha,
                 o->beta, o->momentum);
 }
 
