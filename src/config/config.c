@@ -1,9 +1,10 @@
 /* The run configuration.
  *
  * Every key is described once, in keys[] below: its section, name, type,
- * where it lives in Config, its allowed range, its default and a line of
- * help.  Defaults, parsing, range checks, --help and the INI writer are all
- * driven by that table, so adding a key means adding one line there.
+ * where it lives in Config, its allowed range, its default, a line of help
+ * and whether a resumed run may change it.  Defaults, parsing, range checks,
+ * --help, the INI writer and the resume check are all driven by that table,
+ * so adding a key means adding one line there.
  *
  * Values come from two places, applied in order by the caller:
  *   config_defaults()   then  config_load_file() for each file,
