@@ -44,6 +44,7 @@ typedef struct {
 } CheckpointMeta;
 
 /* Writes <dir>/ckpt-<step, 9 digits>.h5 atomically, then points <dir>/latest.h5 at it
+   and prunes (runfolder.h)
    (a relative symlink created under a temporary name and renamed over, so it is never missing
    or dangling), then deletes the oldest ckpt-*.h5 beyond `keep` (keep >= 1; the file just
    written always counts as the newest, the others are ranked by step). The new file's

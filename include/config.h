@@ -14,6 +14,12 @@
 typedef enum { SAMPLE_SHUFFLE, SAMPLE_IID, SAMPLE_SEQUENTIAL } Sampling;
 typedef enum { DATA_IDX, DATA_CIFAR10, DATA_CIFAR100 } DataFormat;
 typedef enum { REDUCE_EXACT, REDUCE_FAST } Reduction;
+/* Names in enum order, NULL-ended (train.sampling's and dist.reduction's
+ * words); the lookups give "?" out of range. */
+extern const char *const config_sampling_names[];
+extern const char *const config_reduction_names[];
+const char *sampling_name(Sampling s);
+const char *reduction_name(Reduction r);
 
 typedef struct {
     /* [run] */
@@ -64,8 +70,9 @@ int config_set(Config *c, const char *assignment, char *err, size_t errlen); /* 
 /* config_load_file on INI text held in memory (a checkpoint's stored config). */
 int config_load_text(Config *c, const char *text, const char *name, char *err, size_t errlen);
 /* Refuses a resumed run whose config differs from the checkpoint's in a key
- * other than the step budget, logging, checkpoint settings, run.out and data
- * file paths; err names the key and both values. */
+ * the key table does not mark "may change on resume" (the step budget,
+ * logging, checkpoint settings, run.out and data file paths); err names the
+ * first such key and both values. */
 int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
                         size_t errlen);
 int config_validate(const Config *c, char *err, size_t errlen);

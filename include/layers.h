@@ -56,8 +56,14 @@ typedef struct {
  * returns 0, or -1 with err set when the spec does not fit the input. */
 int layer_shape(const LayerSpec *s, Shape in, Shape *out, size_t *nparams, char *err, size_t errlen);
 size_t layer_col_len(const Layer *l, int n);   /* im2col floats needed for n samples */
-const char *layer_type_name(LayerType t);
+/* "conv", "relu", "maxpool", "avgpool", "gap", "dropout" in enum order, NULL-ended. */
+extern const char *const layer_type_names[L_NTYPES + 1];
+const char *layer_type_name(LayerType t);          /* "?" when out of range */
 int layer_type_parse(const char *name, LayerType *t);
+/* The sliding-window rule of conv and the pools: size >= 1, stride >= 1 and
+ * 0 <= pad < size (a window lying wholly in the padding would see no input);
+ * 1 for the other types. */
+int layer_window_ok(const LayerSpec *s);
 
 /* The random keys of a forward pass: train selects dropout (0: identity),
  * whose mask of sample i is keyed by (seed, step, sample_ids[i], layer). */

@@ -6,6 +6,18 @@
 
 typedef enum { OPT_INNA, OPT_SGD, OPT_ADAM, OPT_ADAGRAD } OptimKind;
 typedef enum { PSI0_PAPER, PSI0_ZERO } Psi0Kind;
+/* Outside the enums, so that a switch over all kinds needs no default. */
+enum { OPT_NKINDS = OPT_ADAGRAD + 1, PSI0_NKINDS = PSI0_ZERO + 1 };
+
+/* Names in enum order, NULL-ended (optim.name's and optim.psi0's words; the
+ * checkpoints' optimizer/name); src/optim/names.c. */
+extern const char *const optim_names[OPT_NKINDS + 1];
+extern const char *const psi0_names[PSI0_NKINDS + 1];
+const char *optim_name(OptimKind k);      /* "?" when out of range */
+const char *psi0_name(Psi0Kind p);
+/* Name of kind k's state vector j (0-based, as laid out in Optimizer.state),
+ * or NULL when k has fewer: "psi"; "momentum"; "m", "v"; "sum". */
+const char *optim_state_name(OptimKind k, int j);
 
 typedef struct {
     OptimKind kind;

@@ -2,6 +2,7 @@
 # resume.sh INNA CONFIG WORKDIR MPIRUN...
 # State that survives, end to end with mpirun:
 #   1. N steps on 2 ranks + --resume on 3 ranks to N+M = N+M straight on 1 rank;
+#      a resume with --set ' run.out = DIR' writes into DIR;
 #   2. SIGTERM to mpirun mid-run: the ranks stop after a step, write a
 #      checkpoint, say so; resuming it reaches the uninterrupted parameters;
 #      SIGUSR1 the same, with exit status 5 through mpirun;
@@ -97,6 +98,17 @@ got=$(hash_of "$work/split2.log")
   || fail "10 + resume to 24 gave '$got', straight 24 gave '$ref'"
 
 if [ "$parts" = split ]; then finish; exit; fi
+
+# 1b. run.out given with blanks around the key (as config_set accepts it): the
+#     resumed run writes there, not into the checkpoint's folder.
+"${mpirun[@]}" -np 1 "$inna" --resume "$work/split" --set ' run.out = '"$work/spaced" \
+  --set train.steps=26 > "$work/spaced.log" 2>&1 \
+  || fail "resume with --set ' run.out = ...': $(tail -3 "$work/spaced.log")"
+if [ "$(latest_step "$work/spaced")" = 26 ] && [ "$(latest_step "$work/split")" = 24 ]; then
+  echo "ok   --set ' run.out = DIR' on resume: the checkpoint of step 26 is in DIR, none in the checkpoint's folder"
+else
+  fail "--set ' run.out = DIR' on resume: latest in DIR '$(latest_step "$work/spaced")', in split '$(latest_step "$work/split")'"
+fi
 
 # A long run to interrupt: checkpoints every 200 steps; budget far away.
 long=(--set train.steps=1000000 --set checkpoint.every=200 --set checkpoint.epoch=false)

@@ -583,6 +583,87 @@ static void test_print_keys(void)
     free(text);
 }
 
+/* The resume rule: the keys a resumed run may change pass, any other
+ * difference is refused naming the first differing key in table order, with
+ * both values as the config writes them (or, for the network, its key). */
+static void expect_resume(const Config *saved, const Config *now, const char *want)
+{
+    err[0] = '\0';
+    int rc = config_resume_check(saved, now, "ck.h5", err, sizeof err);
+    CHECK(rc == (want ? -1 : 0));
+    if (want && strcmp(err, want) != 0) {
+        fprintf(stderr, "  resume message \"%s\"\n  expected       \"%s\"\n", err, want);
+        CHECK(!"the resume message");
+    }
+}
+
+static void test_resume_rule(void)
+{
+    static Config saved, now;
+    CHECK(load_text(&saved, NIN) == 0);
+    config_resolve_dropout(&saved);
+    now = saved;
+    expect_resume(&saved, &now, NULL);
+
+    /* Every key that may change on resume, changed at once. */
+    static const char *const may[] = {
+        "train.epochs=7", "train.steps=99", "run.out=elsewhere", "run.threads=3",
+        "run.engine=openblas", "run.log_every=5", "run.check_every=7", "checkpoint.every=9",
+        "checkpoint.epoch=false", "checkpoint.initial=true", "checkpoint.keep=8",
+        "data.dir=/d", "data.train_images=/a", "data.train_labels=/b",
+        "data.test_images=/c", "data.test_labels=/e" };
+    for (size_t i = 0; i < sizeof may / sizeof may[0]; i++)
+        CHECK(config_set(&now, may[i], err, sizeof err) == 0);
+    expect_resume(&saved, &now, NULL);
+
+    static const char *const tail = "; only the step budget, logging, checkpoint settings, "
+                                    "run.out and data file paths may change on resume";
+    static const char *const net = ": the network differs from the checkpoint's; a run resumes "
+                                   "only with the network it was started with";
+    char want[512];
+    now = saved;
+    CHECK(config_set(&now, "optim.lr=0.5", err, sizeof err) == 0);
+    snprintf(want, sizeof want, "ck.h5: optim.lr: the checkpoint has \"lr = 0.05\", the resumed "
+             "run \"lr = 0.5\"%s", tail);
+    expect_resume(&saved, &now, want);
+    /* The first differing key in the table's order is the one named. */
+    CHECK(config_set(&now, "run.seed=2", err, sizeof err) == 0);
+    snprintf(want, sizeof want, "ck.h5: run.seed: the checkpoint has \"seed = 1\", the resumed "
+             "run \"seed = 2\"%s", tail);
+    expect_resume(&saved, &now, want);
+    now = saved;
+    CHECK(config_set(&now, "data.format=cifar10", err, sizeof err) == 0);
+    snprintf(want, sizeof want, "ck.h5: data.format: the checkpoint has \"format = idx\", the "
+             "resumed run \"format = cifar10\"%s", tail);
+    expect_resume(&saved, &now, want);
+    now = saved;
+    CHECK(config_set(&now, "optim.nesterov=true", err, sizeof err) == 0);
+    snprintf(want, sizeof want, "ck.h5: optim.nesterov: the checkpoint has \"nesterov = false\", "
+             "the resumed run \"nesterov = true\"%s", tail);
+    expect_resume(&saved, &now, want);
+
+    /* The network: its keys, a layer changed, a layer more or fewer. */
+    now = saved;
+    CHECK(config_set(&now, "net.dropout=0.1", err, sizeof err) == 0);
+    snprintf(want, sizeof want, "ck.h5: net.dropout%s", net);
+    expect_resume(&saved, &now, want);
+    now = saved;
+    CHECK(config_set(&now, "net.input=3x32x31", err, sizeof err) == 0);
+    snprintf(want, sizeof want, "ck.h5: net.input%s", net);
+    expect_resume(&saved, &now, want);
+    snprintf(want, sizeof want, "ck.h5: net.layer%s", net);
+    now = saved;
+    now.layers[6].filters = 12;
+    expect_resume(&saved, &now, want);
+    now = saved;
+    now.layers[5].rate = 0.25f;
+    expect_resume(&saved, &now, want);
+    now = saved;
+    now.nlayers--;
+    expect_resume(&saved, &now, want);
+    expect_resume(&now, &saved, want);
+}
+
 int main(void)
 {
     char templ[] = "/tmp/test_config.XXXXXX", cwd[256];
@@ -602,6 +683,7 @@ int main(void)
     test_given_twice();
     test_chunk_vs_batch();
     test_print_keys();
+    test_resume_rule();
 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -1,9 +1,10 @@
 /* The run configuration.
  *
  * Every key is described once, in keys[] below: its section, name, type,
- * where it lives in Config, its allowed range, its default and a line of
- * help.  Defaults, parsing, range checks, --help and the INI writer are all
- * driven by that table, so adding a key means adding one line there.
+ * where it lives in Config, its allowed range, its default, a line of help
+ * and whether a resumed run may change it.  Defaults, parsing, range checks,
+ * --help, the INI writer and the resume check are all driven by that table,
+ * so adding a key means adding one line there.
  *
  * Values come from two places, applied in order by the caller:
  *   config_defaults()   then  config_load_file() for each file,
@@ -61,69 +62,85 @@ typedef struct {
     double lo, hi;
     const char *def;            /* default, parsed like any other value  */
     const char *help;
+    int resume;                 /* a resumed run may change it: the step budget, logging,
+                                   checkpoints, where it writes, where the (same) data files
+                                   now live; any other key would make "N steps + resume + M
+                                   steps" differ from N + M steps */
 } Key;
 
 #define M(m) offsetof(Config, m), sizeof(((Config *)0)->m)
+/* The "may change on resume" column (config_resume_check). */
+#define MAY_CHANGE_ON_RESUME .resume = 1
 
-/* Word lists are indexed by the enum value, hence the asserts. */
-static const char *const sampling_words[] = { "shuffle", "iid", "sequential", NULL };
-static const char *const optim_words[] = { "inna", "sgd", "adam", "adagrad", NULL };
-static const char *const psi0_words[] = { "paper", "zero", NULL };
+/* Word lists are indexed by the enum value.  The optimizers', layers' and
+ * engines' are their modules' name tables; Sampling and Reduction are
+ * declared in config.h, so their tables are these (see config.h). */
+const char *const config_sampling_names[] = { "shuffle", "iid", "sequential", NULL };
+const char *const config_reduction_names[] = { "exact", "fast", NULL };
 static const char *const format_words[] = { "idx", "cifar10", "cifar100", NULL };
 static const char *const labels_words[] = { "fine", "coarse", NULL };
-static const char *const reduction_words[] = { "exact", "fast", NULL };
 /* K_INT with words: the word stands for 0 (run.threads = auto). */
 static const char *const auto_words[] = { "auto", NULL };
-_Static_assert(SAMPLE_SEQUENTIAL == 2 && OPT_ADAGRAD == 3 && PSI0_ZERO == 1 &&
-               DATA_CIFAR100 == 2 && REDUCE_FAST == 1, "word lists follow the enum order");
+_Static_assert(SAMPLE_SEQUENTIAL == 2 && DATA_CIFAR100 == 2 && REDUCE_FAST == 1,
+               "word lists follow the enum order");
 _Static_assert(sizeof(Sampling) == sizeof(int) && sizeof(OptimKind) == sizeof(int) &&
                sizeof(Psi0Kind) == sizeof(int) && sizeof(DataFormat) == sizeof(int) &&
                sizeof(Reduction) == sizeof(int) && sizeof(EngineKind) == sizeof(int),
                "enums are stored through an int pointer");
+
+const char *sampling_name(Sampling s)
+{
+    return s >= 0 && s <= SAMPLE_SEQUENTIAL ? config_sampling_names[s] : "?";
+}
+
+const char *reduction_name(Reduction r)
+{
+    return r >= 0 && r <= REDUCE_FAST ? config_reduction_names[r] : "?";
+}
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
 
 static const Key keys[] = {
     { "run", "seed", K_U64, M(seed), .def = "1",
       .help = "seed of every random choice (weights, batches, dropout, augmentation)" },
-    { "run", "out", K_STRING, M(out), .def = "runs/default",
+    { "run", "out", K_STRING, M(out), MAY_CHANGE_ON_RESUME, .def = "runs/default",
       .help = "run folder, relative to the working directory" },
-    { "run", "threads", K_INT, M(threads), auto_words, GE(0), .def = "auto",
+    { "run", "threads", K_INT, M(threads), auto_words, GE(0), MAY_CHANGE_ON_RESUME, .def = "auto",
       .help = "threads per rank (auto = its share of the node's cores): exact = workers on "
               "whole chunks, 1 BLAS thread each (auto: at most the rank's chunks); fast = BLAS threads" },
-    { "run", "log_every", K_DOUBLE, M(log_every), GE(0), .def = "60",
+    { "run", "log_every", K_DOUBLE, M(log_every), GE(0), MAY_CHANGE_ON_RESUME, .def = "60",
       .help = "seconds between progress lines when stdout is a log, not a terminal (0 = none)" },
-    { "run", "engine", K_ENUM, M(engine), engine_names, .def = "auto",
+    { "run", "engine", K_ENUM, M(engine), engine_names, MAY_CHANGE_ON_RESUME, .def = "auto",
       .help = "compute engine: onednn (its JIT kernels) | openblas (im2col + SGEMM) | auto "
               "(onednn when built with it)" },
-    { "run", "check_every", K_LONG, M(check_every), GE(0), .def = "100",
+    { "run", "check_every", K_LONG, M(check_every), GE(0), MAY_CHANGE_ON_RESUME, .def = "100",
       .help = "compare a hash of the parameters across ranks every N steps (0 = never)" },
 
-    { "dist", "reduction", K_ENUM, M(reduction), reduction_words, .def = "exact",
+    { "dist", "reduction", K_ENUM, M(reduction), config_reduction_names, .def = "exact",
       .help = "exact (fixed-point sum: bitwise the same for any ranks/threads) | fast (float sum)" },
     { "dist", "chunk", K_INT, M(chunk), IN(1, 4096), .def = "16",
       .help = "exact: samples per chunk of B_k, the unit of work (part of the trajectory's "
               "definition; batch/chunk chunks keep that many ranks x threads busy)" },
 
-    { "checkpoint", "every", K_LONG, M(ckpt_every), GE(0), .def = "500",
+    { "checkpoint", "every", K_LONG, M(ckpt_every), GE(0), MAY_CHANGE_ON_RESUME, .def = "500",
       .help = "write a checkpoint every N steps (0 = only at epoch ends and at the end)" },
-    { "checkpoint", "epoch", K_BOOL, M(ckpt_epoch), .def = "true",
+    { "checkpoint", "epoch", K_BOOL, M(ckpt_epoch), MAY_CHANGE_ON_RESUME, .def = "true",
       .help = "write a checkpoint at the end of every epoch" },
-    { "checkpoint", "initial", K_BOOL, M(ckpt_initial), .def = "false",
+    { "checkpoint", "initial", K_BOOL, M(ckpt_initial), MAY_CHANGE_ON_RESUME, .def = "false",
       .help = "also write the state at step 0, before the first update" },
-    { "checkpoint", "keep", K_INT, M(ckpt_keep), IN(1, 1000000), .def = "3",
+    { "checkpoint", "keep", K_INT, M(ckpt_keep), IN(1, 1000000), MAY_CHANGE_ON_RESUME, .def = "3",
       .help = "checkpoints kept in the run folder (older ones are deleted)" },
 
     { "train", "batch", K_INT, M(batch), GE(1), .def = "32",
       .help = "global minibatch size, split over the ranks" },
-    { "train", "epochs", K_LONG, M(epochs), GE(0), .def = "1",
+    { "train", "epochs", K_LONG, M(epochs), GE(0), MAY_CHANGE_ON_RESUME, .def = "1",
       .help = "passes over the training set" },
-    { "train", "steps", K_LONG, M(steps), GE(-1), .def = "-1",
+    { "train", "steps", K_LONG, M(steps), GE(-1), MAY_CHANGE_ON_RESUME, .def = "-1",
       .help = "number of steps; >= 0 overrides epochs, -1 = use epochs" },
-    { "train", "sampling", K_ENUM, M(sampling), sampling_words, .def = "shuffle",
+    { "train", "sampling", K_ENUM, M(sampling), config_sampling_names, .def = "shuffle",
       .help = "shuffle (a permutation per epoch) | iid (with replacement) | sequential" },
 
-    { "optim", "name", K_ENUM, M(optim.kind), optim_words, .def = "inna",
+    { "optim", "name", K_ENUM, M(optim.kind), optim_names, .def = "inna",
       .help = "optimizer" },
     { "optim", "lr", K_DOUBLE, M(optim.lr), GT(0), .def = "0.05",
       .help = "initial step size gamma_0" },
@@ -137,7 +154,7 @@ static const Key keys[] = {
       .help = "INNA viscous damping (friction)" },
     { "optim", "beta", K_DOUBLE, M(optim.beta), GT(0), .def = "0.1",
       .help = "INNA Newton (Hessian) damping" },
-    { "optim", "psi0", K_ENUM, M(optim.psi0), psi0_words, .def = "paper",
+    { "optim", "psi0", K_ENUM, M(optim.psi0), psi0_names, .def = "paper",
       .help = "INNA initial psi: paper (velocity -v0) | zero (zero velocity)" },
     { "optim", "momentum", K_DOUBLE, M(optim.momentum), INO(0, 1), .def = "0",
       .help = "SGD heavy-ball momentum (0 = plain SGD)" },
@@ -152,15 +169,15 @@ static const Key keys[] = {
 
     { "data", "format", K_ENUM, M(format), format_words, .def = "idx",
       .help = "idx (MNIST, Fashion-MNIST) | cifar10 | cifar100 (binary versions)" },
-    { "data", "dir", K_PATH, M(dir), .def = "",
+    { "data", "dir", K_PATH, M(dir), MAY_CHANGE_ON_RESUME, .def = "",
       .help = "folder of the CIFAR .bin files" },
-    { "data", "train_images", K_PATH, M(train_images),
+    { "data", "train_images", K_PATH, M(train_images), MAY_CHANGE_ON_RESUME,
       .def = FMNIST "train-images-idx3-ubyte.gz", .help = "IDX training images (gzip allowed)" },
-    { "data", "train_labels", K_PATH, M(train_labels),
+    { "data", "train_labels", K_PATH, M(train_labels), MAY_CHANGE_ON_RESUME,
       .def = FMNIST "train-labels-idx1-ubyte.gz", .help = "IDX training labels" },
-    { "data", "test_images", K_PATH, M(test_images),
+    { "data", "test_images", K_PATH, M(test_images), MAY_CHANGE_ON_RESUME,
       .def = FMNIST "t10k-images-idx3-ubyte.gz", .help = "IDX test images" },
-    { "data", "test_labels", K_PATH, M(test_labels),
+    { "data", "test_labels", K_PATH, M(test_labels), MAY_CHANGE_ON_RESUME,
       .def = FMNIST "t10k-labels-idx1-ubyte.gz", .help = "IDX test labels" },
     { "data", "classes", K_INT, M(classes), IN(2, 65536), .def = "10",
       .help = "number of classes (idx only)" },
@@ -187,22 +204,21 @@ static const Key keys[] = {
 #define NKEYS (sizeof keys / sizeof keys[0])
 
 /* ---- layers ---------------------------------------------------------------
- * A net.layer value is "<type> key=value ...".  Each type lists the keys it
- * takes and the ones it requires; the rest get the defaults set in
- * layer_defaults().  Our own name table rather than layer_type_parse(), so
- * that the config does not depend on the layer code. */
+ * A net.layer value is "<type> key=value ...", the type one of
+ * layer_type_names (src/layers/layer.c).  Each type lists the keys it takes
+ * and the ones it requires; the rest get the defaults set in
+ * layer_defaults(). */
 enum { LK_FILTERS = 1, LK_SIZE = 2, LK_STRIDE = 4, LK_PAD = 8, LK_RATE = 16 };
 
 static const struct {
-    const char *name;
     unsigned keys, required;
 } layer_types[L_NTYPES] = {
-    [L_CONV]    = { "conv", LK_FILTERS | LK_SIZE | LK_STRIDE | LK_PAD, LK_FILTERS | LK_SIZE },
-    [L_RELU]    = { "relu", 0, 0 },
-    [L_MAXPOOL] = { "maxpool", LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
-    [L_AVGPOOL] = { "avgpool", LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
-    [L_GAP]     = { "gap", 0, 0 },
-    [L_DROPOUT] = { "dropout", LK_RATE, 0 },
+    [L_CONV]    = { LK_FILTERS | LK_SIZE | LK_STRIDE | LK_PAD, LK_FILTERS | LK_SIZE },
+    [L_RELU]    = { 0, 0 },
+    [L_MAXPOOL] = { LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
+    [L_AVGPOOL] = { LK_SIZE | LK_STRIDE | LK_PAD, LK_SIZE },
+    [L_GAP]     = { 0, 0 },
+    [L_DROPOUT] = { LK_RATE, 0 },
 };
 
 /* Bounds beyond "filters >= 1, size >= 1" only keep later size arithmetic
@@ -419,7 +435,7 @@ static size_t next_token(const char **p, const char **tok)
 
 static int set_layer_key(Source *s, LayerSpec *l, unsigned *seen, const char *tok, size_t len)
 {
-    const char *tname = layer_types[l->type].name;
+    const char *tname = layer_type_name(l->type);
     const char *eq = memchr(tok, '=', len);
     if (!eq) return fail(s, "net.layer: %s: expected key=value, got '%.*s'", tname, (int)len, tok);
     size_t klen = (size_t)(eq - tok);
@@ -458,23 +474,25 @@ static int parse_layer(Source *s, const char *v, LayerSpec *l)
 {
     const char *p = v, *tok;
     size_t len = next_token(&p, &tok);
-    int t;
-    for (t = 0; t < L_NTYPES; t++)
-        if (strlen(layer_types[t].name) == len && !strncmp(layer_types[t].name, tok, len)) break;
-    if (t == L_NTYPES)
-        return fail(s, "net.layer: unknown layer type '%.*s' (expected conv|relu|maxpool|avgpool|gap|dropout)",
-                    (int)len, tok);
-    layer_defaults(l, (LayerType)t);
+    char name[32], names[128];
+    LayerType t;
+    snprintf(name, sizeof name, "%.*s", (int)len, tok);
+    if (len >= sizeof name || layer_type_parse(name, &t) != 0) {
+        join_words(layer_type_names, names, sizeof names);
+        return fail(s, "net.layer: unknown layer type '%.*s' (expected %s)", (int)len, tok, names);
+    }
+    layer_defaults(l, t);
     unsigned seen = 0;
     while ((len = next_token(&p, &tok)) > 0)
         if (set_layer_key(s, l, &seen, tok, len)) return -1;
     for (size_t i = 0; i < NLAYERKEYS; i++)
         if (layer_types[t].required & layer_keys[i].bit & ~seen)
-            return fail(s, "net.layer: %s: missing %s=", layer_types[t].name, layer_keys[i].name);
-    /* A window made mostly of padding would see no input at all. */
-    if ((layer_types[t].keys & LK_PAD) && l->pad >= l->size)
+            return fail(s, "net.layer: %s: missing %s=", layer_type_name(t), layer_keys[i].name);
+    /* The keys' ranges hold size, stride >= 1 and pad >= 0: what layer.c's
+     * rule can still refuse here is pad >= size. */
+    if (!layer_window_ok(l))
         return fail(s, "net.layer: %s: pad must be < size (got pad=%d size=%d)",
-                    layer_types[t].name, l->pad, l->size);
+                    layer_type_name(t), l->pad, l->size);
     return 0;
 }
 
@@ -716,61 +734,6 @@ int config_load_text(Config *c, const char *text, const char *name, char *err, s
     return load_stream(c, f, name, err, errlen);
 }
 
-/* Keys a resumed run may change: the budget, logging, checkpoints, where it
- * writes, where the (same) data files now live.  Anything else would make
- * "N steps + resume + M steps" differ from N + M steps. */
-static int resume_may_change(const char *section, const char *name)
-{
-    static const char *const ok[] = {
-        "train.epochs", "train.steps", "run.out", "run.threads", "run.engine", "run.log_every", "run.check_every",
-        "checkpoint.every", "checkpoint.epoch", "checkpoint.initial", "checkpoint.keep",
-        "data.dir", "data.train_images", "data.train_labels", "data.test_images",
-        "data.test_labels", NULL };
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", section, name);
-    for (int i = 0; ok[i]; i++)
-        if (!strcmp(ok[i], key)) return 1;
-    return 0;
-}
-
-/* Line by line over both resolved INI texts (same generator, same order). */
-int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
-                        size_t errlen)
-{
-    char *a = config_to_ini(saved), *b = config_to_ini(now);
-    int rc = 0;
-    if (!a || !b) {
-        snprintf(err, errlen, "out of memory");
-        rc = -1;
-    }
-    char section[64] = "";
-    for (char *pa = a, *pb = b; !rc && pa && pb && (*pa || *pb);) {
-        char *ea = strchr(pa, '\n'), *eb = strchr(pb, '\n');
-        size_t la = ea ? (size_t)(ea - pa) : strlen(pa), lb = eb ? (size_t)(eb - pb) : strlen(pb);
-        if (la > 2 && pa[0] == '[') snprintf(section, sizeof section, "%.*s", (int)(la - 2), pa + 1);
-        const char *eq = memchr(pa, '=', la);
-        char key[64] = "";
-        if (eq && eq > pa) snprintf(key, sizeof key, "%.*s", (int)(eq - pa - 1), pa);
-        if ((la != lb || memcmp(pa, pb, la)) && !resume_may_change(section, key)) {
-            if (!strcmp(section, "net"))
-                snprintf(err, errlen, "%s: net.%s: the network differs from the checkpoint's; "
-                         "a run resumes only with the network it was started with",
-                         name, key[0] ? key : "layer");
-            else
-                snprintf(err, errlen, "%s: %s.%s: the checkpoint has \"%.*s\", the resumed run "
-                         "\"%.*s\"; only the step budget, logging, checkpoint settings, run.out "
-                         "and data file paths may change on resume", name, section, key,
-                         (int)la, pa, (int)lb, pb);
-            rc = -1;
-        }
-        pa = ea ? ea + 1 : pa + la;
-        pb = eb ? eb + 1 : pb + lb;
-    }
-    free(a);
-    free(b);
-    return rc;
-}
-
 static size_t trimmed(const char **p, const char *end)
 {
     while (*p < end && (**p == ' ' || **p == '\t')) (*p)++;
@@ -881,7 +844,7 @@ static void put_number(Buf *b, double v, int is_float)
 
 static void put_layer(Buf *b, const LayerSpec *l)
 {
-    put(b, "layer = %s", layer_types[l->type].name);
+    put(b, "layer = %s", layer_type_name(l->type));
     for (size_t i = 0; i < NLAYERKEYS; i++) {
         if (!(layer_types[l->type].keys & layer_keys[i].bit)) continue;
         const void *f = (const char *)l + layer_keys[i].off;
@@ -920,6 +883,18 @@ static void put_value(Buf *b, const Config *c, const Key *k)
     }
 }
 
+/* Key k's line of the INI text ("name = value\n"; net.layer: one line per layer). */
+static void put_key(Buf *b, const Config *c, const Key *k)
+{
+    if (k->type == K_LAYER) {
+        for (int j = 0; j < c->nlayers; j++) put_layer(b, &c->layers[j]);
+        return;
+    }
+    put(b, "%s = ", k->name);
+    put_value(b, c, k);
+    put(b, "\n");
+}
+
 char *config_to_ini(const Config *c)
 {
     Buf b = { malloc(4096), 0, 4096, 0 };
@@ -929,19 +904,48 @@ char *config_to_ini(const Config *c)
     for (size_t i = 0; i < NKEYS; i++) {
         const Key *k = &keys[i];
         if (strcmp(section, k->section)) put(&b, "%s[%s]\n", i ? "\n" : "", section = k->section);
-        if (k->type == K_LAYER) {
-            for (int j = 0; j < c->nlayers; j++) put_layer(&b, &c->layers[j]);
-            continue;
-        }
-        put(&b, "%s = ", k->name);
-        put_value(&b, c, k);
-        put(&b, "\n");
+        put_key(&b, c, k);
     }
     if (b.oom) {
         free(b.p);
         return NULL;
     }
     return b.p;
+}
+
+/* Key by key in table order, each value as config_to_ini writes it (what the
+ * checkpoint stores and a resumed run loads back), so two values differ
+ * exactly when their stored form does. */
+int config_resume_check(const Config *saved, const Config *now, const char *name, char *err,
+                        size_t errlen)
+{
+    Buf a = { malloc(256), 0, 256, 0 }, b = { malloc(256), 0, 256, 0 };
+    int rc = 0;
+    for (size_t i = 0; i < NKEYS && a.p && b.p && !a.oom && !b.oom; i++) {
+        const Key *k = &keys[i];
+        if (k->resume) continue;
+        a.len = b.len = 0;
+        put_key(&a, saved, k);
+        put_key(&b, now, k);
+        if (a.oom || b.oom || (a.len == b.len && !memcmp(a.p, b.p, a.len))) continue;
+        if (!strcmp(k->section, "net"))
+            snprintf(err, errlen, "%s: net.%s: the network differs from the checkpoint's; "
+                     "a run resumes only with the network it was started with", name, k->name);
+        else   /* one line each: the newline dropped */
+            snprintf(err, errlen, "%s: %s.%s: the checkpoint has \"%.*s\", the resumed run "
+                     "\"%.*s\"; only the step budget, logging, checkpoint settings, run.out "
+                     "and data file paths may change on resume", name, k->section, k->name,
+                     (int)a.len - 1, a.p, (int)b.len - 1, b.p);
+        rc = -1;
+        break;
+    }
+    if (!a.p || !b.p || a.oom || b.oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    free(a.p);
+    free(b.p);
+    return rc;
 }
 
 void config_print_keys(void *stream)

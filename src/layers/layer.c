@@ -5,21 +5,32 @@
 #include <string.h>
 #include "layers.h"
 
-static const char *const type_names[L_NTYPES] = {
+const char *const layer_type_names[L_NTYPES + 1] = {
     [L_CONV] = "conv", [L_RELU] = "relu", [L_MAXPOOL] = "maxpool",
-    [L_AVGPOOL] = "avgpool", [L_GAP] = "gap", [L_DROPOUT] = "dropout",
+    [L_AVGPOOL] = "avgpool", [L_GAP] = "gap", [L_DROPOUT] = "dropout", [L_NTYPES] = NULL,
 };
 
 const char *layer_type_name(LayerType t)
 {
-    return (t >= 0 && t < L_NTYPES) ? type_names[t] : "?";
+    return (t >= 0 && t < L_NTYPES) ? layer_type_names[t] : "?";
 }
 
 int layer_type_parse(const char *name, LayerType *t)
 {
     for (int i = 0; i < L_NTYPES; i++)
-        if (strcmp(name, type_names[i]) == 0) { *t = (LayerType)i; return 0; }
+        if (strcmp(name, layer_type_names[i]) == 0) { *t = (LayerType)i; return 0; }
     return -1;
+}
+
+static int has_window(LayerType t)
+{
+    return t == L_CONV || t == L_MAXPOOL || t == L_AVGPOOL;
+}
+
+int layer_window_ok(const LayerSpec *s)
+{
+    return !has_window(s->type) ||
+           (s->size >= 1 && s->stride >= 1 && s->pad >= 0 && s->pad < s->size);
 }
 
 /* Output side of a sliding window: floor((in + 2 pad - size) / stride) + 1. */
@@ -37,8 +48,7 @@ int layer_shape(const LayerSpec *s, Shape in, Shape *out, size_t *nparams, char 
     case L_CONV:
     case L_MAXPOOL:
     case L_AVGPOOL:
-        /* A window lying wholly in the padding would have no input to pool. */
-        if (s->size < 1 || s->stride < 1 || s->pad < 0 || s->pad >= s->size) {
+        if (!layer_window_ok(s)) {
             snprintf(err, errlen, "%s size=%d stride=%d pad=%d: need size >= 1, stride >= 1, "
                      "0 <= pad < size", layer_type_name(s->type), s->size, s->stride, s->pad);
             return -1;

@@ -61,7 +61,8 @@ STUDY_KEYS = ("name", "base", "search_epochs", "final_epochs", "seeds", "select_
 METRICS = {"train_loss": False, "test_loss": False, "train_acc": True, "test_acc": True}
 RESERVED = {"run.seed": "seeds", "run.out": "--out (the study folder)",
             "train.epochs": "search_epochs and final_epochs", "train.steps": "search_epochs and final_epochs"}
-# What inna lets a resume change (src/config/config.c, resume_may_change): not part of a run's identity.
+# What inna lets a resume change (src/config/config.c: the keys marked MAY_CHANGE_ON_RESUME): not part
+# of a run's identity.
 RESUMABLE = {"train.epochs", "train.steps", "run.out", "run.threads", "run.engine", "run.log_every",
              "run.check_every", "checkpoint.every", "checkpoint.epoch", "checkpoint.initial",
              "checkpoint.keep", "data.dir", "data.train_images", "data.train_labels",

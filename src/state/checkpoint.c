@@ -10,7 +10,6 @@
 #include "checkpoint.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,49 +29,13 @@
 
 #define MAGIC "INNA-CKPT\n"
 #define UB CHECKPOINT_USERBLOCK
-#define LATEST RUN_LATEST
 
-/* ---- names ---- */
+/* ---- the optimizer ---- */
 
-static const char *const optim_names[] = { "inna", "sgd", "adam", "adagrad" };
-/* The state vectors in the order they are in opt->state (see src/optim/). */
-static const char *const state_names[][2] = { { "psi" }, { "momentum" }, { "m", "v" },
-                                              { "sum" } };
-enum { NKINDS = sizeof optim_names / sizeof optim_names[0] };
-_Static_assert(OPT_INNA == 0 && OPT_SGD == 1 && OPT_ADAM == 2 && OPT_ADAGRAD == 3 &&
-               sizeof state_names / sizeof state_names[0] == NKINDS,
-               "optim_names and state_names follow OptimKind");
-
+/* How many state vectors kind may have (SGD without momentum has none). */
 static int state_count(OptimKind kind)
 {
-    return state_names[kind][1] ? 2 : 1;
-}
-
-/* "<dir>/<name>", without doubling a trailing slash of dir; malloc'd. */
-static char *path_join(const char *dir, const char *name)
-{
-    size_t dl = strlen(dir), len = dl + strlen(name) + 2;
-    char *p = malloc(len);
-    if (p) snprintf(p, len, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
-    return p;
-}
-
-static void ckpt_name(char *buf, size_t len, long step)
-{
-    snprintf(buf, len, "ckpt-%09ld.h5", step);
-}
-
-/* 1 when name is exactly what ckpt_name makes of some step (then *step). */
-static int ckpt_step(const char *name, long *step)
-{
-    char *end, again[64];
-    if (strncmp(name, "ckpt-", 5) != 0 || !isdigit((unsigned char)name[5])) return 0;
-    errno = 0;
-    long s = strtol(name + 5, &end, 10);
-    if (errno || strcmp(end, ".h5") != 0) return 0;
-    ckpt_name(again, sizeof again, s);
-    *step = s;
-    return strcmp(again, name) == 0;
+    return optim_state_name(kind, 1) ? 2 : 1;
 }
 
 /* ---- hashes and the header ---- */
@@ -158,11 +121,11 @@ static int run_check(H5Out *o, const Net *net, const Optimizer *opt)
     int nconv;
     if (!net || !opt || !net->params)
         return h5u_fail(o, "no network or no optimizer");
-    if ((unsigned)opt->cfg.kind >= NKINDS)
+    if ((unsigned)opt->cfg.kind >= OPT_NKINDS)
         return h5u_fail(o, "unknown optimizer kind %d", (int)opt->cfg.kind);
     if (opt->nstate < 0 || opt->nstate > state_count(opt->cfg.kind) ||
         (opt->nstate > 0 && !opt->state))
-        return h5u_fail(o, "optimizer %s has %d state vector(s)", optim_names[opt->cfg.kind],
+        return h5u_fail(o, "optimizer %s has %d state vector(s)", optim_name(opt->cfg.kind),
                         opt->nstate);
     if (opt->n != net->nparams)
         return h5u_fail(o, "the optimizer has %zu parameters but the network %zu", opt->n,
@@ -217,11 +180,11 @@ static int optimizer_write(H5Out *o, hid_t file, const Ckpt *c)
     const Optimizer *opt = c->opt;
     hid_t g = H5Gcreate2(file, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return h5u_h5_fail(o, "cannot create group optimizer");
-    int rc = h5u_attr_str(o, g, "name", optim_names[opt->cfg.kind]) == 0 &&
+    int rc = h5u_attr_str(o, g, "name", optim_name(opt->cfg.kind)) == 0 &&
              h5u_attr_int(o, g, "optimizer/", "nstate", opt->nstate) == 0 &&
              h5u_attr_int(o, g, "optimizer/", "initialized", opt->initialized != 0) == 0 ? 0 : -1;
     for (int j = 0; rc == 0 && j < opt->nstate; j++)
-        rc = state_write(o, g, state_names[opt->cfg.kind][j], c->net, opt->state + j * opt->n);
+        rc = state_write(o, g, optim_state_name(opt->cfg.kind, j), c->net, opt->state + j * opt->n);
     if (h5u_close(o, g, H5Gclose, "optimizer") < 0) rc = -1;
     return rc;
 }
@@ -233,80 +196,6 @@ static int ckpt_fill(H5Out *o, hid_t file, const void *ctx)
         meta_write(o, file, c) < 0)
         return -1;
     return optimizer_write(o, file, c);
-}
-
-/* <dir>/latest.h5 -> base: a relative symlink made under a temporary name and
- * renamed over the old one, so latest.h5 is never missing or dangling. */
-static int latest_point(H5Out *o, const char *dir, const char *base)
-{
-    char tname[64];
-    runfolder_tmp_name(tname, sizeof tname, LATEST);
-    char *tmp = path_join(dir, tname), *latest = path_join(dir, LATEST);
-    int rc = -1;
-    if (!tmp || !latest)
-        h5u_os_fail(o, ENOMEM, "saved, but cannot point " LATEST " at it");
-    else if (symlink(base, tmp) < 0)
-        h5u_os_fail(o, errno, "saved, but cannot create the link %s", tname);
-    else if (rename(tmp, latest) < 0) {
-        h5u_os_fail(o, errno, "saved, but cannot rename %s onto " LATEST, tname);
-        unlink(tmp);
-    } else
-        rc = h5u_dir_sync(o, dir);
-    free(tmp);
-    free(latest);
-    return rc;
-}
-
-static int step_desc(const void *a, const void *b)
-{
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x < y) - (x > y);
-}
-
-/* Steps of the ckpt-*.h5 files in dir other than `except` (malloc'd *steps). */
-static int ckpt_list(H5Out *o, const char *dir, long except, long **steps, size_t *n)
-{
-    DIR *d = opendir(dir);
-    size_t cap = 0;
-    *steps = NULL;
-    *n = 0;
-    if (!d) return h5u_os_fail(o, errno, "saved, but cannot list folder %s", dir);
-    for (struct dirent *e; (e = readdir(d));) {
-        long s, *grown;
-        if (!ckpt_step(e->d_name, &s) || s == except) continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            if (!(grown = realloc(*steps, cap * sizeof *grown))) {
-                closedir(d);
-                return h5u_os_fail(o, ENOMEM, "saved, but cannot list folder %s", dir);
-            }
-            *steps = grown;
-        }
-        (*steps)[(*n)++] = s;
-    }
-    closedir(d);
-    return 0;
-}
-
-/* Deletes all but the keep - 1 highest steps other than the one just written
- * (which latest.h5 names, so it is never deleted). */
-static int prune(H5Out *o, const char *dir, int keep, long newest)
-{
-    long *steps;
-    size_t n;
-    int rc = ckpt_list(o, dir, newest, &steps, &n);
-    if (rc == 0 && n > 0) qsort(steps, n, sizeof *steps, step_desc);
-    for (size_t i = (size_t)keep - 1; rc == 0 && i < n; i++) {
-        char name[64], *path;
-        ckpt_name(name, sizeof name, steps[i]);
-        if (!(path = path_join(dir, name)))
-            rc = h5u_os_fail(o, ENOMEM, "saved, but cannot remove old checkpoints");
-        else if (unlink(path) < 0 && errno != ENOENT)
-            rc = h5u_os_fail(o, errno, "saved, but cannot remove old checkpoint %s", name);
-        free(path);
-    }
-    free(steps);
-    return rc;
 }
 
 /* Publishes the file (*published then: it is whole on disk), points
@@ -326,8 +215,11 @@ static int save(H5Out *o, const char *dir, const char *base, const Ckpt *c, int 
         *published = rc == 0;
     }
     free(image);
-    if (rc == 0) rc = latest_point(o, dir, base);
-    if (rc == 0) rc = prune(o, dir, keep, c->m->step);
+    char why[1024];   /* the checkpoint is whole on disk: what failed after it */
+    if (rc == 0 && runfolder_point_latest(dir, base, why, sizeof why) != 0)
+        rc = h5u_fail(o, "saved, but %s", why);
+    if (rc == 0 && runfolder_prune(dir, keep, c->m->step, why, sizeof why) != 0)
+        rc = h5u_fail(o, "saved, but %s", why);
     return rc;
 }
 
@@ -347,8 +239,8 @@ int checkpoint_save(const char *dir, const Net *net, const Optimizer *opt, const
                     const char *config_ini, int keep, char *written, size_t wlen, char *err, size_t errlen)
 {
     char base[64] = "";
-    if (m) ckpt_name(base, sizeof base, m->step);
-    char *path = dir ? path_join(dir, base) : NULL;
+    if (m) runfolder_ckpt_name(base, sizeof base, m->step);
+    char *path = dir ? runfolder_join(dir, base) : NULL;
     H5Out o = { path ? path : dir ? dir : "(null)", err, errlen, 0 };
     const Ckpt c = { net, opt, m, config_ini };
     int rc = -1, published = 0;
@@ -375,24 +267,6 @@ static int put_out(H5Out *o, const char *path, char *out, size_t outlen)
     return 0;
 }
 
-/* <dir>/latest.h5 as the file it names (a plain file there is used as is). */
-static char *latest_target(H5Out *o, const char *dir)
-{
-    char *latest = path_join(dir, LATEST), target[PATH_MAX];
-    ssize_t n = latest ? readlink(latest, target, sizeof target - 1) : -1;
-    if (n < 0 && latest && errno == EINVAL) return latest;   /* not a symlink */
-    if (n < 0 && latest && errno == ENOENT)
-        h5u_fail(o, "no checkpoint in this folder (no " LATEST ")");
-    else if (n < 0)
-        h5u_os_fail(o, latest ? errno : ENOMEM, "cannot read " LATEST);
-    free(latest);
-    if (n < 0) return NULL;
-    target[n] = '\0';
-    char *path = target[0] == '/' ? strdup(target) : path_join(dir, target);
-    if (!path) h5u_os_fail(o, ENOMEM, "cannot read " LATEST);
-    return path;
-}
-
 int checkpoint_resolve(const char *path, char *out, size_t outlen, char *err, size_t errlen)
 {
     H5Out o = { path ? path : "(null)", err, errlen, 0 };
@@ -401,12 +275,12 @@ int checkpoint_resolve(const char *path, char *out, size_t outlen, char *err, si
     if (!path || !*path) return h5u_fail(&o, "no checkpoint named");
     if (stat(path, &st) < 0) return h5u_os_fail(&o, errno, "cannot open");
     if (!S_ISDIR(st.st_mode)) return put_out(&o, path, out, outlen);
-    char *file = latest_target(&o, path);
+    char why[1024], *file = runfolder_latest(path, why, sizeof why);
     int rc = -1;
     if (!file)
-        ;   /* reported */
+        h5u_fail(&o, "%s", why);
     else if (stat(file, &st) < 0)
-        h5u_os_fail(&o, errno, LATEST " names %s", file);
+        h5u_os_fail(&o, errno, RUN_LATEST " names %s", file);
     else
         rc = put_out(&o, file, out, outlen);
     free(file);
@@ -448,82 +322,11 @@ static int file_read(H5Out *o, const char *path, unsigned char **buf, size_t *le
     return -1;
 }
 
-/* HDF5 parses the checked bytes from memory (its copy of them).  With a file
- * image the core driver refuses a name that exists as a file, so the name is
- * one no file can have. */
-static hid_t image_open(H5Out *o, const void *buf, size_t len)
-{
-    hid_t fapl = h5u_fapl_core(o), file = -1;
-    if (fapl < 0) return -1;
-    if (H5Pset_file_image(fapl, (void *)buf, len) < 0)
-        h5u_h5_fail(o, "cannot hand the file image to HDF5");
-    else if ((file = H5Fopen("/dev/null/inna-checkpoint", H5F_ACC_RDONLY, fapl)) < 0)
-        h5u_h5_fail(o, "not an inna checkpoint (HDF5 cannot open it)");
-    if (h5u_close(o, fapl, H5Pclose, "file access properties") < 0 && file >= 0) {
-        H5Fclose(file);
-        file = -1;
-    }
-    return file;
-}
-
-/* Attribute name of obj if it is one value of class cls, else -1 (reported). */
-static hid_t attr_open(H5Out *o, hid_t obj, const char *owner, const char *name, H5T_class_t cls)
-{
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = -1, s = -1;
-    if (a < 0) {
-        h5u_fail(o, "no attribute %s%s", owner, name);
-        return -1;
-    }
-    int ok = (t = H5Aget_type(a)) >= 0 && H5Tget_class(t) == cls &&
-             (cls != H5T_STRING || H5Tis_variable_str(t) > 0) &&
-             (s = H5Aget_space(a)) >= 0 && H5Sget_simple_extent_npoints(s) == 1;
-    if (t >= 0) H5Tclose(t);
-    if (s >= 0) H5Sclose(s);
-    if (ok) return a;
-    H5Aclose(a);
-    h5u_fail(o, "attribute %s%s is not one %s", owner, name,
-             cls == H5T_STRING ? "variable-length string" : "integer");
-    return -1;
-}
-
-/* A string attribute as a malloc'd string, or NULL (reported). */
-static char *attr_read_str(H5Out *o, hid_t obj, const char *owner, const char *name)
-{
-    hid_t a = attr_open(o, obj, owner, name, H5T_STRING), ft = -1, mt = -1;
-    char *s = NULL, *out = NULL;
-    if (a < 0) return NULL;
-    if ((ft = H5Aget_type(a)) < 0 || (mt = H5Tcopy(H5T_C_S1)) < 0 ||
-        H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0 ||
-        H5Aread(a, mt, &s) < 0)
-        h5u_h5_fail(o, "cannot read attribute %s%s", owner, name);
-    else if (!(out = strdup(s ? s : "")))
-        h5u_os_fail(o, ENOMEM, "cannot read attribute %s%s", owner, name);
-    if (s) H5free_memory(s);
-    if (h5u_close(o, mt, H5Tclose, "string type") < 0 ||
-        h5u_close(o, ft, H5Tclose, "string type") < 0 || h5u_close(o, a, H5Aclose, name) < 0) {
-        free(out);
-        out = NULL;
-    }
-    return out;
-}
-
-/* An integer attribute converted to mtype into *value. */
-static int attr_read_int(H5Out *o, hid_t obj, const char *owner, const char *name, hid_t mtype,
-                         void *value)
-{
-    hid_t a = attr_open(o, obj, owner, name, H5T_INTEGER);
-    int rc = a < 0 ? -1 : 0;
-    if (a >= 0 && H5Aread(a, mtype, value) < 0)
-        rc = h5u_h5_fail(o, "cannot read attribute %s%s", owner, name);
-    if (h5u_close(o, a, H5Aclose, name) < 0) rc = -1;
-    return rc;
-}
-
 static int format_check(H5Out *o, hid_t file)
 {
     if (H5Aexists(file, "format") <= 0)
         return h5u_fail(o, "not an inna checkpoint (no format attribute)");
-    char *format = attr_read_str(o, file, "", "format");
+    char *format = h5u_attr_read_str(o, file, "", "format");
     int rc = format ? 0 : -1;
     if (format && strcmp(format, CHECKPOINT_FORMAT) != 0)
         rc = h5u_fail(o, "not an inna checkpoint (format \"%.40s\", expected \"%s\")", format,
@@ -549,19 +352,19 @@ static int meta_read(Load *L, hid_t file)
 {
     H5Out *o = &L->o;
     int64_t step;
-    if (attr_read_int(o, file, "", "step", H5T_NATIVE_INT64, &step) < 0 ||
-        attr_read_int(o, file, "", "nranks", H5T_NATIVE_INT, &L->meta.nranks) < 0 ||
-        attr_read_int(o, file, "", "reduce_exp", H5T_NATIVE_INT, &L->meta.reduce_exp) < 0 ||
-        attr_read_int(o, file, "", "seed", H5T_NATIVE_UINT64, &L->meta.seed) < 0 ||
-        attr_read_int(o, file, "", "params_hash", H5T_NATIVE_UINT64, &L->params_hash) < 0 ||
-        attr_read_int(o, file, "", "state_hash", H5T_NATIVE_UINT64, &L->state_hash) < 0)
+    if (h5u_attr_read_int(o, file, "", "step", H5T_NATIVE_INT64, &step) < 0 ||
+        h5u_attr_read_int(o, file, "", "nranks", H5T_NATIVE_INT, &L->meta.nranks) < 0 ||
+        h5u_attr_read_int(o, file, "", "reduce_exp", H5T_NATIVE_INT, &L->meta.reduce_exp) < 0 ||
+        h5u_attr_read_int(o, file, "", "seed", H5T_NATIVE_UINT64, &L->meta.seed) < 0 ||
+        h5u_attr_read_int(o, file, "", "params_hash", H5T_NATIVE_UINT64, &L->params_hash) < 0 ||
+        h5u_attr_read_int(o, file, "", "state_hash", H5T_NATIVE_UINT64, &L->state_hash) < 0)
         return -1;
     if (step < 0 || step > LONG_MAX)
         return h5u_fail(o, "step %lld is out of range", (long long)step);
     L->meta.step = (long)step;
     /* Checkpoints written before engines existed do not say: "". */
     if (H5Aexists(file, "engine") > 0) {
-        char *engine = attr_read_str(o, file, "", "engine");
+        char *engine = h5u_attr_read_str(o, file, "", "engine");
         if (!engine) return -1;
         snprintf(L->meta.engine, sizeof L->meta.engine, "%s", engine);
         free(engine);
@@ -569,140 +372,10 @@ static int meta_read(Load *L, hid_t file)
     return 0;
 }
 
-static void dims_str(char *buf, size_t len, const hsize_t *d, int rank)
-{
-    size_t at = (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < rank && at < len; i++)
-        at += (size_t)snprintf(buf + at, len - at, "%s%llu", i ? "," : "",
-                               (unsigned long long)d[i]);
-    if (at < len) snprintf(buf + at, len - at, "]");
-}
-
-static int shape_check(H5Out *o, hid_t space, const char *what, int rank, const hsize_t *want)
-{
-    hsize_t got[H5S_MAX_RANK];
-    char a[160], b[160];
-    int n = H5Sget_simple_extent_ndims(space);
-    if (n < 0 || n > H5S_MAX_RANK || H5Sget_simple_extent_dims(space, got, NULL) != n)
-        return h5u_h5_fail(o, "cannot read the shape of %s", what);
-    if (n == rank && memcmp(got, want, (size_t)n * sizeof *got) == 0) return 0;
-    dims_str(a, sizeof a, got, n);
-    dims_str(b, sizeof b, want, rank);
-    return h5u_fail(o, "%s is %s but the network has %s", what, a, b);
-}
-
-static herr_t fletcher_walk(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (e && e->desc && strstr(e->desc, "Fletcher32")) *(int *)data = 1;
-    return 0;
-}
-
-/* Stored as we store it: one chunk of the whole dataset, Fletcher32 on it.
- * Anything else is refused before any data is read, so that a damaged file
- * cannot lead HDF5 into its readers of other layouts. */
-static int storage_check(H5Out *o, hid_t dcpl, const char *what, int rank, const hsize_t *dims)
-{
-    hsize_t chunk[H5S_MAX_RANK];
-    unsigned flags = 0;
-    size_t ncd = 0;
-    if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) != rank ||
-        memcmp(chunk, dims, (size_t)rank * sizeof *chunk) != 0)
-        return h5u_fail(o, "%s is not stored as one chunk", what);
-    if (H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &ncd, NULL, 0, NULL, NULL) < 0)
-        return h5u_fail(o, "%s has no Fletcher32 checksum", what);
-    return 0;
-}
-
-/* float32 dataset `what` of exactly dims, stored as storage_check wants
- * (HDF5 verifies Fletcher32 on reading), into dst.  Only little-endian IEEE
- * float32 is accepted, so the bytes are copied, never converted. */
-static int dataset_read(H5Out *o, hid_t d, const char *what, int rank, const hsize_t *dims,
-                        float *dst)
-{
-    hid_t t = -1, s = -1, p = -1;
-    int rc = -1, fletcher = 0;
-    if ((t = H5Dget_type(d)) < 0 || H5Tequal(t, H5T_IEEE_F32LE) <= 0)
-        h5u_fail(o, "%s is not float32", what);
-    else if ((s = H5Dget_space(d)) < 0)
-        h5u_h5_fail(o, "cannot read the shape of %s", what);
-    else if (shape_check(o, s, what, rank, dims) < 0)
-        ;   /* reported */
-    else if ((p = H5Dget_create_plist(d)) < 0)
-        h5u_h5_fail(o, "cannot read the storage properties of %s", what);
-    else if (storage_check(o, p, what, rank, dims) < 0)
-        ;   /* reported */
-    else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) >= 0)
-        rc = 0;
-    else if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, fletcher_walk, &fletcher), fletcher)
-        h5u_fail(o, "checksum mismatch in %s (file corrupt)", what);
-    else
-        h5u_h5_fail(o, "cannot read %s", what);
-    if (h5u_close(o, p, H5Pclose, "dataset creation properties") < 0) rc = -1;
-    if (h5u_close(o, s, H5Sclose, "dataspace") < 0) rc = -1;
-    if (h5u_close(o, t, H5Tclose, "datatype") < 0) rc = -1;
-    return rc;
-}
-
-/* Dataset name of group g (called gname in messages) into dst. */
-static int member_read(H5Out *o, hid_t g, const char *gname, const char *name, int rank,
-                       const hsize_t *dims, float *dst)
-{
-    char what[128];
-    snprintf(what, sizeof what, "%s/%s", gname, name);
-    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-    if (d < 0) return h5u_fail(o, "no dataset %s", what);
-    int rc = dataset_read(o, d, what, rank, dims, dst);
-    if (h5u_close(o, d, H5Dclose, what) < 0) rc = -1;
-    return rc;
-}
-
-/* The parameter groups under parent (prefix names it in messages) into buf,
- * laid out like net->params. */
-static int layers_read(Load *L, hid_t parent, const char *prefix, float *buf)
-{
-    const Net *net = L->net;
-    int k = 0;
-    for (int i = 0; i < net->nlayers; i++) {
-        const Layer *l = &net->layers[i];
-        char gname[32], full[96];
-        if (l->spec.type != L_CONV) continue;
-        h5u_conv_name(gname, sizeof gname, ++k, L->nconv);
-        snprintf(full, sizeof full, "%s%s", prefix, gname);
-        hsize_t wd[4] = { (hsize_t)l->out.c, (hsize_t)l->in.c, (hsize_t)l->spec.size,
-                          (hsize_t)l->spec.size };
-        hsize_t bd[1] = { (hsize_t)l->out.c };
-        hid_t g = H5Gopen2(parent, gname, H5P_DEFAULT);
-        if (g < 0)
-            return h5u_fail(&L->o, "no group %s (the network has %d parametric layers)", full,
-                            L->nconv);
-        int rc = member_read(&L->o, g, full, "weight", 4, wd, buf + h5u_w_off(net, l)) == 0 &&
-                 member_read(&L->o, g, full, "bias", 1, bd, buf + h5u_b_off(net, l)) == 0 ? 0 : -1;
-        if (h5u_close(&L->o, g, H5Gclose, full) < 0 || rc < 0) return -1;
-    }
-    return 0;
-}
-
-static herr_t count_layer(hid_t g, const char *name, const H5L_info_t *info, void *data)
-{
-    if (strncmp(name, "layer", 5) == 0) ++*(int *)data;
-    return 0;
-}
-
-/* As many layer groups as the network has parametric layers. */
-static int layer_count_check(Load *L, hid_t file)
-{
-    int n = 0;
-    if (H5Literate(file, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, count_layer, &n) < 0)
-        return h5u_h5_fail(&L->o, "cannot list the root group");
-    if (n != L->nconv)
-        return h5u_fail(&L->o, "holds %d parametric layers but the network has %d", n, L->nconv);
-    return 0;
-}
-
 static int optimizer_match(Load *L, const char *name, int nstate, int init)
 {
     const Optimizer *opt = L->opt;
-    const char *want = optim_names[opt->cfg.kind];
+    const char *want = optim_name(opt->cfg.kind);
     if (strcmp(name, want) != 0)
         return h5u_fail(&L->o, "the optimizer is %.40s but the run's is %s", name, want);
     if (nstate != opt->nstate)
@@ -718,12 +391,12 @@ static int states_read(Load *L, hid_t og)
 {
     const Optimizer *opt = L->opt;
     for (int j = 0; j < opt->nstate; j++) {
-        const char *name = state_names[opt->cfg.kind][j];
+        const char *name = optim_state_name(opt->cfg.kind, j);
         char prefix[64];
         snprintf(prefix, sizeof prefix, "optimizer/%s/", name);
         hid_t g = H5Gopen2(og, name, H5P_DEFAULT);
         if (g < 0) return h5u_fail(&L->o, "no group optimizer/%s", name);
-        int rc = layers_read(L, g, prefix, L->state + (size_t)j * opt->n);
+        int rc = h5u_layers_read(&L->o, g, prefix, L->net, L->nconv, L->state + (size_t)j * opt->n);
         if (h5u_close(&L->o, g, H5Gclose, name) < 0 || rc < 0) return -1;
     }
     return 0;
@@ -734,10 +407,10 @@ static int optimizer_read(Load *L, hid_t file)
     H5Out *o = &L->o;
     hid_t g = H5Gopen2(file, "optimizer", H5P_DEFAULT);
     if (g < 0) return h5u_fail(o, "no group optimizer");
-    char *name = attr_read_str(o, g, "optimizer/", "name");
+    char *name = h5u_attr_read_str(o, g, "optimizer/", "name");
     int nstate = -1, init = -1, rc = -1;
-    if (name && attr_read_int(o, g, "optimizer/", "nstate", H5T_NATIVE_INT, &nstate) == 0 &&
-        attr_read_int(o, g, "optimizer/", "initialized", H5T_NATIVE_INT, &init) == 0 &&
+    if (name && h5u_attr_read_int(o, g, "optimizer/", "nstate", H5T_NATIVE_INT, &nstate) == 0 &&
+        h5u_attr_read_int(o, g, "optimizer/", "initialized", H5T_NATIVE_INT, &init) == 0 &&
         optimizer_match(L, name, nstate, init) == 0)
         rc = states_read(L, g);
     free(name);
@@ -757,10 +430,11 @@ static int hashes_check(Load *L)
 
 static int load_file(Load *L, const void *buf, size_t len)
 {
-    hid_t file = image_open(&L->o, buf, len);
+    hid_t file = h5u_image_open(&L->o, buf, len, "an inna checkpoint");
     if (file < 0) return -1;
     int rc = format_check(&L->o, file) == 0 && meta_read(L, file) == 0 &&
-             layer_count_check(L, file) == 0 && layers_read(L, file, "", L->params) == 0 &&
+             h5u_layers_count_check(&L->o, file, L->nconv) == 0 &&
+             h5u_layers_read(&L->o, file, "", L->net, L->nconv, L->params) == 0 &&
              optimizer_read(L, file) == 0 && hashes_check(L) == 0 ? 0 : -1;
     if (h5u_close(&L->o, file, H5Fclose, "the HDF5 file") < 0) rc = -1;
     return rc;
@@ -829,9 +503,9 @@ int checkpoint_read_config(const char *path, char **config_ini, char *err, size_
     if (file_read(&o, path, &buf, &len) == 0 && header_check(&o, buf, len) == 0) {
         H5Quiet q;
         h5u_quiet_begin(&q);
-        hid_t file = image_open(&o, buf, len);
+        hid_t file = h5u_image_open(&o, buf, len, "an inna checkpoint");
         if (file >= 0 && format_check(&o, file) == 0)
-            *config_ini = attr_read_str(&o, file, "", "config");
+            *config_ini = h5u_attr_read_str(&o, file, "", "config");
         if (h5u_close(&o, file, H5Fclose, "the HDF5 file") < 0) {
             free(*config_ini);
             *config_ini = NULL;

@@ -1,25 +1,15 @@
-/* Shared by the model file and the checkpoints (see h5util.h): error
- * reporting, attributes and datasets, the parameter groups, the in-memory
- * HDF5 file and its atomic publication. */
+/* The HDF5 helpers of src/state/ (see h5util.h), reading beside writing:
+ * error reporting, attributes, datasets, the parameter groups, the file in
+ * memory.  Publishing the bytes is publish.c's. */
 #define _POSIX_C_SOURCE 200809L
 #include "h5util.h"
-#include "runfolder.h"
+#include "publish.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#ifndef O_CLOEXEC
-#define O_CLOEXEC 0
-#endif
-#ifndef O_DIRECTORY
-#define O_DIRECTORY 0
-#endif
 
 /* ---- errors ---- */
 
@@ -28,7 +18,7 @@ static void report(H5Out *o, const char *reason, const char *fmt, va_list ap)
     if (o->failed) return;
     o->failed = 1;
     if (!o->err || !o->errlen) return;
-    char what[256];
+    char what[1024];
     vsnprintf(what, sizeof what, fmt, ap);
     snprintf(o->err, o->errlen, "%s: %s%s%s", o->path, what, reason && *reason ? ": " : "",
              reason ? reason : "");
@@ -141,6 +131,57 @@ int h5u_attr_int(H5Out *o, hid_t obj, const char *owner, const char *name, int v
     return h5u_attr_write(o, obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, &value, owner);
 }
 
+/* Attribute name of obj if it is one value of class cls, else -1 (reported). */
+static hid_t attr_open(H5Out *o, hid_t obj, const char *owner, const char *name, H5T_class_t cls)
+{
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), t = -1, s = -1;
+    if (a < 0) {
+        h5u_fail(o, "no attribute %s%s", owner, name);
+        return -1;
+    }
+    int ok = (t = H5Aget_type(a)) >= 0 && H5Tget_class(t) == cls &&
+             (cls != H5T_STRING || H5Tis_variable_str(t) > 0) &&
+             (s = H5Aget_space(a)) >= 0 && H5Sget_simple_extent_npoints(s) == 1;
+    if (t >= 0) H5Tclose(t);
+    if (s >= 0) H5Sclose(s);
+    if (ok) return a;
+    H5Aclose(a);
+    h5u_fail(o, "attribute %s%s is not one %s", owner, name,
+             cls == H5T_STRING ? "variable-length string" : "integer");
+    return -1;
+}
+
+char *h5u_attr_read_str(H5Out *o, hid_t obj, const char *owner, const char *name)
+{
+    hid_t a = attr_open(o, obj, owner, name, H5T_STRING), ft = -1, mt = -1;
+    char *s = NULL, *out = NULL;
+    if (a < 0) return NULL;
+    if ((ft = H5Aget_type(a)) < 0 || (mt = H5Tcopy(H5T_C_S1)) < 0 ||
+        H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0 ||
+        H5Aread(a, mt, &s) < 0)
+        h5u_h5_fail(o, "cannot read attribute %s%s", owner, name);
+    else if (!(out = strdup(s ? s : "")))
+        h5u_os_fail(o, ENOMEM, "cannot read attribute %s%s", owner, name);
+    if (s) H5free_memory(s);
+    if (h5u_close(o, mt, H5Tclose, "string type") < 0 ||
+        h5u_close(o, ft, H5Tclose, "string type") < 0 || h5u_close(o, a, H5Aclose, name) < 0) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+int h5u_attr_read_int(H5Out *o, hid_t obj, const char *owner, const char *name, hid_t mtype,
+                      void *value)
+{
+    hid_t a = attr_open(o, obj, owner, name, H5T_INTEGER);
+    int rc = a < 0 ? -1 : 0;
+    if (a >= 0 && H5Aread(a, mtype, value) < 0)
+        rc = h5u_h5_fail(o, "cannot read attribute %s%s", owner, name);
+    if (h5u_close(o, a, H5Aclose, name) < 0) rc = -1;
+    return rc;
+}
+
 /* float32 dataset, one chunk holding all of it (the Fletcher32 checksum
  * filter needs chunked layout). */
 static int dataset_write(H5Out *o, hid_t group, const char *gname, const char *name, int rank,
@@ -163,6 +204,93 @@ static int dataset_write(H5Out *o, hid_t group, const char *gname, const char *n
     if (h5u_close(o, dset, H5Dclose, name) < 0) rc = -1;
     if (h5u_close(o, dcpl, H5Pclose, "dataset creation properties") < 0) rc = -1;
     if (h5u_close(o, space, H5Sclose, "dataspace") < 0) rc = -1;
+    return rc;
+}
+
+static void dims_str(char *buf, size_t len, const hsize_t *d, int rank)
+{
+    size_t at = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < rank && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%llu", i ? "," : "",
+                               (unsigned long long)d[i]);
+    if (at < len) snprintf(buf + at, len - at, "]");
+}
+
+static int shape_check(H5Out *o, hid_t space, const char *what, int rank, const hsize_t *want)
+{
+    hsize_t got[H5S_MAX_RANK];
+    char a[160], b[160];
+    int n = H5Sget_simple_extent_ndims(space);
+    if (n < 0 || n > H5S_MAX_RANK || H5Sget_simple_extent_dims(space, got, NULL) != n)
+        return h5u_h5_fail(o, "cannot read the shape of %s", what);
+    if (n == rank && memcmp(got, want, (size_t)n * sizeof *got) == 0) return 0;
+    dims_str(a, sizeof a, got, n);
+    dims_str(b, sizeof b, want, rank);
+    return h5u_fail(o, "%s is %s but the network has %s", what, a, b);
+}
+
+static herr_t fletcher_walk(unsigned n, const H5E_error2_t *e, void *data)
+{
+    if (e && e->desc && strstr(e->desc, "Fletcher32")) *(int *)data = 1;
+    return 0;
+}
+
+/* Stored as we store it: one chunk of the whole dataset, Fletcher32 on it.
+ * Anything else is refused before any data is read, so that a damaged file
+ * cannot lead HDF5 into its readers of other layouts. */
+static int storage_check(H5Out *o, hid_t dcpl, const char *what, int rank, const hsize_t *dims)
+{
+    hsize_t chunk[H5S_MAX_RANK];
+    unsigned flags = 0;
+    size_t ncd = 0;
+    if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) != rank ||
+        memcmp(chunk, dims, (size_t)rank * sizeof *chunk) != 0)
+        return h5u_fail(o, "%s is not stored as one chunk", what);
+    if (H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &ncd, NULL, 0, NULL, NULL) < 0)
+        return h5u_fail(o, "%s has no Fletcher32 checksum", what);
+    return 0;
+}
+
+/* float32 dataset `what` of exactly dims, stored as storage_check wants
+ * (HDF5 verifies Fletcher32 on reading), into dst.  Only little-endian IEEE
+ * float32 is accepted, so the bytes are copied, never converted. */
+static int dataset_read(H5Out *o, hid_t d, const char *what, int rank, const hsize_t *dims,
+                        float *dst)
+{
+    hid_t t = -1, s = -1, p = -1;
+    int rc = -1, fletcher = 0;
+    if ((t = H5Dget_type(d)) < 0 || H5Tequal(t, H5T_IEEE_F32LE) <= 0)
+        h5u_fail(o, "%s is not float32", what);
+    else if ((s = H5Dget_space(d)) < 0)
+        h5u_h5_fail(o, "cannot read the shape of %s", what);
+    else if (shape_check(o, s, what, rank, dims) < 0)
+        ;   /* reported */
+    else if ((p = H5Dget_create_plist(d)) < 0)
+        h5u_h5_fail(o, "cannot read the storage properties of %s", what);
+    else if (storage_check(o, p, what, rank, dims) < 0)
+        ;   /* reported */
+    else if (H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) >= 0)
+        rc = 0;
+    else if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, fletcher_walk, &fletcher), fletcher)
+        h5u_fail(o, "checksum mismatch in %s (file corrupt)", what);
+    else
+        h5u_h5_fail(o, "cannot read %s", what);
+    if (h5u_close(o, p, H5Pclose, "dataset creation properties") < 0) rc = -1;
+    if (h5u_close(o, s, H5Sclose, "dataspace") < 0) rc = -1;
+    if (h5u_close(o, t, H5Tclose, "datatype") < 0) rc = -1;
+    return rc;
+}
+
+/* Dataset name of group g (called gname in messages) into dst. */
+static int member_read(H5Out *o, hid_t g, const char *gname, const char *name, int rank,
+                       const hsize_t *dims, float *dst)
+{
+    char what[128];
+    snprintf(what, sizeof what, "%s/%s", gname, name);
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) return h5u_fail(o, "no dataset %s", what);
+    int rc = dataset_read(o, d, what, rank, dims, dst);
+    if (h5u_close(o, d, H5Dclose, what) < 0) rc = -1;
     return rc;
 }
 
@@ -252,6 +380,45 @@ int h5u_layers_write(H5Out *o, hid_t parent, const Net *net, const float *buf)
     return 0;
 }
 
+int h5u_layers_read(H5Out *o, hid_t parent, const char *prefix, const Net *net, int nconv,
+                    float *buf)
+{
+    int k = 0;
+    for (int i = 0; i < net->nlayers; i++) {
+        const Layer *l = &net->layers[i];
+        char gname[32], full[96];
+        if (l->spec.type != L_CONV) continue;
+        h5u_conv_name(gname, sizeof gname, ++k, nconv);
+        snprintf(full, sizeof full, "%s%s", prefix, gname);
+        hsize_t wd[4] = { (hsize_t)l->out.c, (hsize_t)l->in.c, (hsize_t)l->spec.size,
+                          (hsize_t)l->spec.size };
+        hsize_t bd[1] = { (hsize_t)l->out.c };
+        hid_t g = H5Gopen2(parent, gname, H5P_DEFAULT);
+        if (g < 0)
+            return h5u_fail(o, "no group %s (the network has %d parametric layers)", full, nconv);
+        int rc = member_read(o, g, full, "weight", 4, wd, buf + h5u_w_off(net, l)) == 0 &&
+                 member_read(o, g, full, "bias", 1, bd, buf + h5u_b_off(net, l)) == 0 ? 0 : -1;
+        if (h5u_close(o, g, H5Gclose, full) < 0 || rc < 0) return -1;
+    }
+    return 0;
+}
+
+static herr_t count_layer(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    if (strncmp(name, "layer", 5) == 0) ++*(int *)data;
+    return 0;
+}
+
+int h5u_layers_count_check(H5Out *o, hid_t parent, int nconv)
+{
+    int n = 0;
+    if (H5Literate(parent, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, count_layer, &n) < 0)
+        return h5u_h5_fail(o, "cannot list the root group");
+    if (n != nconv)
+        return h5u_fail(o, "holds %d parametric layers but the network has %d", n, nconv);
+    return 0;
+}
+
 int h5u_model_write(H5Out *o, hid_t file, const Net *net, const char *config_ini,
                     const char *format)
 {
@@ -336,99 +503,28 @@ int h5u_image(H5Out *o, const char *name, size_t userblock, H5Fill fill, const v
     return rc;
 }
 
+/* HDF5 parses the checked bytes from memory (its copy of them).  With a file
+ * image the core driver refuses a name that exists as a file, so the name is
+ * one no file can have. */
+hid_t h5u_image_open(H5Out *o, const void *buf, size_t len, const char *kind)
+{
+    hid_t fapl = h5u_fapl_core(o), file = -1;
+    if (fapl < 0) return -1;
+    if (H5Pset_file_image(fapl, (void *)buf, len) < 0)
+        h5u_h5_fail(o, "cannot hand the file image to HDF5");
+    else if ((file = H5Fopen("/dev/null/inna-checkpoint", H5F_ACC_RDONLY, fapl)) < 0)
+        h5u_h5_fail(o, "not %s (HDF5 cannot open it)", kind);
+    if (h5u_close(o, fapl, H5Pclose, "file access properties") < 0 && file >= 0) {
+        H5Fclose(file);
+        file = -1;
+    }
+    return file;
+}
+
 /* ---- publication ---- */
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Test hook: INNA_TEST_KILL_WRITING=NAME[:N] makes the process kill itself
- * with SIGKILL half-way through writing the temporary file of NAME (a base
- * name, e.g. ckpt-000000004.h5) for the Nth time (default 1), so the tests
- * can see what a kill mid-write leaves. */
-static void test_kill_writing(int fd, const char *tmp_base, const void *image, size_t len)
-{
-    static int seen;
-    const char *spec = getenv("INNA_TEST_KILL_WRITING");
-    if (!spec) return;
-    const size_t n = strcspn(spec, ":");
-    const int nth = spec[n] == ':' ? atoi(spec + n + 1) : 1;
-    if (strncmp(tmp_base, spec, n) != 0 || strncmp(tmp_base + n, ".tmp.", 5) != 0 || ++seen != nth)
-        return;
-    if (write_all(fd, image, len / 2) == 0) fsync(fd);
-    raise(SIGKILL);
-}
-
-/* Creates tmp (O_EXCL: never someone else's file), writes the image, fsyncs
- * and closes it; on failure removes it again. */
-static int tmp_write(H5Out *o, const char *tmp, const char *base, const void *image, size_t len)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return h5u_os_fail(o, errno, "cannot create temporary file %s", base);
-    test_kill_writing(fd, base, image, len);
-    if (write_all(fd, image, len) < 0)
-        h5u_os_fail(o, errno, "cannot write %s", base);
-    else if (fsync(fd) < 0)
-        h5u_os_fail(o, errno, "cannot sync %s", base);
-    if (close(fd) < 0) h5u_os_fail(o, errno, "cannot close %s", base);
-    if (!o->failed) return 0;
-    unlink(tmp);
-    return -1;
-}
-
-int h5u_dir_sync(H5Out *o, const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return h5u_os_fail(o, errno, "saved, but cannot open folder %s to sync it", dir);
-    int rc = fsync(fd), e = errno;
-    close(fd);
-    /* some file systems cannot sync a folder: the rename stands regardless */
-    if (rc < 0 && e != EINVAL && e != ENOTSUP)
-        return h5u_os_fail(o, e, "saved, but cannot sync folder %s", dir);
-    return 0;
-}
-
-char *h5u_dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return strdup(".");
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(len + 1);
-    if (dir) {
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    return dir;
-}
 
 int h5u_publish(H5Out *o, const char *path, const void *image, size_t len)
 {
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen), *dir = h5u_dir_of(path);
-    int rc = -1;
-    if (!tmp || !dir) {
-        h5u_os_fail(o, ENOMEM, "cannot save");
-    } else {
-        runfolder_tmp_name(tmp, tlen, path);
-        const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;   /* for messages */
-        if (tmp_write(o, tmp, base, image, len) < 0) {
-            /* reported; nothing left behind */
-        } else if (rename(tmp, path) < 0) {
-            h5u_os_fail(o, errno, "cannot rename %s onto it", base);
-            unlink(tmp);
-        } else {
-            rc = h5u_dir_sync(o, dir);
-        }
-    }
-    free(tmp);
-    free(dir);
-    return rc;
+    char why[1024];
+    return publish_file(path, image, len, why, sizeof why) == 0 ? 0 : h5u_fail(o, "%s", why);
 }

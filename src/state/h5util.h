@@ -1,9 +1,10 @@
-/* Internal to src/state/: what the model file and the checkpoints share.
+/* Internal to src/state/: the HDF5 helpers of the model file, the
+ * checkpoints and the metrics, reading beside writing.
  * Errors: the first failure becomes the one-line err
  * "<path>: <what failed>[: <reason>]"; later ones are dropped, so callers can
  * keep closing ids after a failure without overwriting the message.
  * Files are built in memory by HDF5 (core driver, no backing store) and
- * written by us (h5u_publish), so HDF5 never does disk I/O. */
+ * written by us (h5u_publish: publish.h), so HDF5 never does disk I/O. */
 #ifndef INNA_STATE_H5UTIL_H
 #define INNA_STATE_H5UTIL_H
 #include <hdf5.h>
@@ -48,6 +49,12 @@ int h5u_attr_write(H5Out *o, hid_t obj, const char *name, hid_t ftype, hid_t mty
 /* A variable-length UTF-8 string attribute (h5py reads it as str). */
 int h5u_attr_str(H5Out *o, hid_t obj, const char *name, const char *value);
 int h5u_attr_int(H5Out *o, hid_t obj, const char *owner, const char *name, int value);
+/* Attribute name of obj read back: a scalar variable-length string as a
+ * malloc'd string (NULL when it is not one: reported), an integer converted
+ * to mtype into *value. */
+char *h5u_attr_read_str(H5Out *o, hid_t obj, const char *owner, const char *name);
+int h5u_attr_read_int(H5Out *o, hid_t obj, const char *owner, const char *name, hid_t mtype,
+                      void *value);
 
 /* Checks the parametric (conv) layers of net: views and counts agree with
  * their shapes and lie in net->params.  Returns how many there are, or -1
@@ -65,6 +72,14 @@ size_t h5u_b_off(const Net *net, const Layer *l);
  * weight float32 [out, in, kh, kw] and bias [out] taken from buf (laid out
  * like net->params), Fletcher32 on each dataset. */
 int h5u_layers_write(H5Out *o, hid_t parent, const Net *net, const float *buf);
+/* The same groups under parent read back into buf (laid out like
+ * net->params; nconv = h5u_conv_layers), each dataset checked for its type,
+ * shape, storage and Fletcher32; prefix ("optimizer/psi/" or "") names them
+ * in messages. */
+int h5u_layers_read(H5Out *o, hid_t parent, const char *prefix, const Net *net, int nconv,
+                    float *buf);
+/* parent holds as many "layer*" groups as the network has parametric layers. */
+int h5u_layers_count_check(H5Out *o, hid_t parent, int nconv);
 /* Root attributes config, inna_version and format, then the parameters as
  * h5u_layers_write: the model file, and the start of a checkpoint. */
 int h5u_model_write(H5Out *o, hid_t file, const Net *net, const char *config_ini,
@@ -80,12 +95,12 @@ typedef int (*H5Fill)(H5Out *o, hid_t file, const void *ctx);
 int h5u_image(H5Out *o, const char *name, size_t userblock, H5Fill fill, const void *ctx,
               void **image, size_t *len);
 
-/* The folder holding path ("." when it has none); malloc'd, NULL if out of memory. */
-char *h5u_dir_of(const char *path);
-/* fsync of folder dir, so that renames in it are durable. */
-int h5u_dir_sync(H5Out *o, const char *dir);
-/* image -> "<path>.tmp.<pid>" (created O_EXCL, written, fsync'ed) -> rename
- * onto path -> fsync the folder.  On failure the temporary file is removed
- * and path untouched. */
+/* Opens the file whose bytes are buf[0, len) read-only from memory (HDF5
+ * parses its own copy); kind ("an inna checkpoint") says what a file HDF5
+ * cannot open is not. */
+hid_t h5u_image_open(H5Out *o, const void *buf, size_t len, const char *kind);
+
+/* publish_file (publish.h) of the image as path (= o->path), a failure
+ * reported in o. */
 int h5u_publish(H5Out *o, const char *path, const void *image, size_t len);
 #endif

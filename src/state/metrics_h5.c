@@ -303,26 +303,6 @@ static hid_t fapl_make(H5Out *o)
     return -1;
 }
 
-/* Whether string attribute name of obj equals want. */
-static int attr_is(hid_t obj, const char *name, const char *want)
-{
-    hid_t a = -1, ft = -1, mt = -1;
-    int same = 0;
-    if (H5Aexists(obj, name) <= 0 || (a = H5Aopen(obj, name, H5P_DEFAULT)) < 0) return 0;
-    if ((ft = H5Aget_type(a)) >= 0 && H5Tget_class(ft) == H5T_STRING &&
-        H5Tis_variable_str(ft) > 0 && (mt = H5Tget_native_type(ft, H5T_DIR_ASCEND)) >= 0) {
-        char *s = NULL;
-        if (H5Aread(a, mt, &s) >= 0 && s) {
-            same = !strcmp(s, want);
-            H5free_memory(s);
-        }
-    }
-    if (mt >= 0) H5Tclose(mt);
-    if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return same;
-}
-
 /* What is at path: 0 nothing, 1 a metrics file, -1 (reported) anything else,
  * which we must not touch.  Looked at read-only, with HDF5's defaults. */
 static int existing_kind(H5Out *o, const char *path)
@@ -336,7 +316,12 @@ static int existing_kind(H5Out *o, const char *path)
         return h5u_fail(o, "exists and is not an HDF5 file; left as it is");
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) return h5u_h5_fail(o, "cannot open the existing file");
-    int ours = attr_is(file, "format", METRICS_FORMAT);
+    /* anything but our string, present, is "not a metrics file": said below */
+    H5Out quiet = { o->path, NULL, 0, 0 };
+    char *format = H5Aexists(file, "format") > 0 ? h5u_attr_read_str(&quiet, file, "", "format")
+                                                  : NULL;
+    const int ours = format && !strcmp(format, METRICS_FORMAT);
+    free(format);
     H5Fclose(file);
     if (!ours)
         return h5u_fail(o, "exists and is not a metrics file (no root attribute format = "

@@ -5,7 +5,7 @@
  * fsync'ed, so a reader sees either the old file or the whole new one.
  * HDF5's own error printing is switched off for the duration of the call; the
  * first failure becomes the one-line err "<path>: <what failed>: <reason>".
- * The machinery is shared with the checkpoints: see h5util.h. */
+ * The machinery is shared with the checkpoints: see h5util.h and publish.h. */
 #include "state.h"
 
 #include <stdlib.h>

@@ -6,18 +6,32 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "publish.h"
+
 #define TMP_MARK ".tmp."
+#define CKPT_PREFIX "ckpt-"
+#define CKPT_SUFFIX ".h5"
 
 int runfolder_path(char *buf, size_t len, const char *dir, const char *name)
 {
     size_t dl = strlen(dir);
     int n = snprintf(buf, len, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+    return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
+int runfolder_dir_of(char *buf, size_t len, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const int n = !slash ? snprintf(buf, len, ".")
+                : snprintf(buf, len, "%.*s", slash == path ? 1 : (int)(slash - path), path);
     return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -27,27 +41,47 @@ int runfolder_tmp_name(char *buf, size_t len, const char *path)
     return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
-/* "ckpt-<digits>.h5", as checkpoint.c names them. */
-static int is_ckpt_name(const char *name, size_t len)
+char *runfolder_join(const char *dir, const char *name)
 {
-    if (len < 9 || strncmp(name, "ckpt-", 5) != 0 || strncmp(name + len - 3, ".h5", 3) != 0)
-        return 0;
-    for (size_t i = 5; i < len - 3; i++)
-        if (!isdigit((unsigned char)name[i])) return 0;
-    return 1;
+    const size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    if (p) runfolder_path(p, len, dir, name);
+    return p;
+}
+
+void runfolder_ckpt_name(char *buf, size_t len, long step)
+{
+    snprintf(buf, len, CKPT_PREFIX "%09ld" CKPT_SUFFIX, step);
+}
+
+int runfolder_ckpt_step(const char *name, long *step)
+{
+    char *end, again[64];
+    const size_t plen = strlen(CKPT_PREFIX);
+    if (strncmp(name, CKPT_PREFIX, plen) != 0 || !isdigit((unsigned char)name[plen])) return 0;
+    errno = 0;
+    long s = strtol(name + plen, &end, 10);
+    if (errno || strcmp(end, CKPT_SUFFIX) != 0) return 0;
+    runfolder_ckpt_name(again, sizeof again, s);
+    *step = s;
+    return strcmp(again, name) == 0;
 }
 
 int runfolder_is_tmp_name(const char *name)
 {
     static const char *const own[] = { RUN_MODEL, RUN_METRICS, RUN_LATEST };
     const char *mark = strstr(name, TMP_MARK);
+    char base[64];
+    long step;
     if (!mark || !mark[strlen(TMP_MARK)]) return 0;
     for (const char *p = mark + strlen(TMP_MARK); *p; p++)
         if (!isdigit((unsigned char)*p)) return 0;
     const size_t len = (size_t)(mark - name);
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (strlen(own[i]) == len && !strncmp(name, own[i], len)) return 1;
-    return is_ckpt_name(name, len);
+    if (len >= sizeof base) return 0;
+    snprintf(base, sizeof base, "%.*s", (int)len, name);
+    return runfolder_ckpt_step(base, &step);
 }
 
 /* mkdir -p. */
@@ -188,4 +222,101 @@ void runfolder_release(RunFolder *rf)
 {
     if (rf->fd >= 0) close(rf->fd);
     rf->fd = -1;
+}
+
+/* ---- checkpoints: latest.h5 and pruning ---- */
+
+int runfolder_point_latest(const char *dir, const char *name, char *err, size_t errlen)
+{
+    char tname[64];
+    runfolder_tmp_name(tname, sizeof tname, RUN_LATEST);
+    char *tmp = runfolder_join(dir, tname), *latest = runfolder_join(dir, RUN_LATEST);
+    int rc = -1;
+    if (!tmp || !latest)
+        snprintf(err, errlen, "cannot point " RUN_LATEST " at it: %s", strerror(ENOMEM));
+    else if (symlink(name, tmp) < 0)
+        snprintf(err, errlen, "cannot create the link %s: %s", tname, strerror(errno));
+    else if (rename(tmp, latest) < 0) {
+        snprintf(err, errlen, "cannot rename %s onto " RUN_LATEST ": %s", tname, strerror(errno));
+        unlink(tmp);
+    } else
+        rc = publish_dir_sync(dir, err, errlen);
+    free(tmp);
+    free(latest);
+    return rc;
+}
+
+static int step_desc(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+/* Steps of the checkpoints in dir other than `except` (malloc'd *steps). */
+static int ckpt_list(const char *dir, long except, long **steps, size_t *n, char *err,
+                     size_t errlen)
+{
+    DIR *d = opendir(dir);
+    size_t cap = 0;
+    *steps = NULL;
+    *n = 0;
+    if (!d) {
+        snprintf(err, errlen, "cannot list folder %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        long s, *grown;
+        if (!runfolder_ckpt_step(e->d_name, &s) || s == except) continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            if (!(grown = realloc(*steps, cap * sizeof *grown))) {
+                closedir(d);
+                snprintf(err, errlen, "cannot list folder %s: %s", dir, strerror(ENOMEM));
+                return -1;
+            }
+            *steps = grown;
+        }
+        (*steps)[(*n)++] = s;
+    }
+    closedir(d);
+    return 0;
+}
+
+int runfolder_prune(const char *dir, int keep, long newest, char *err, size_t errlen)
+{
+    long *steps;
+    size_t n;
+    int rc = ckpt_list(dir, newest, &steps, &n, err, errlen);
+    if (rc == 0 && n > 0) qsort(steps, n, sizeof *steps, step_desc);
+    for (size_t i = (size_t)keep - 1; rc == 0 && i < n; i++) {
+        char name[64], *path;
+        runfolder_ckpt_name(name, sizeof name, steps[i]);
+        if (!(path = runfolder_join(dir, name))) {
+            snprintf(err, errlen, "cannot remove old checkpoints: %s", strerror(ENOMEM));
+            rc = -1;
+        } else if (unlink(path) < 0 && errno != ENOENT) {
+            snprintf(err, errlen, "cannot remove old checkpoint %s: %s", name, strerror(errno));
+            rc = -1;
+        }
+        free(path);
+    }
+    free(steps);
+    return rc;
+}
+
+char *runfolder_latest(const char *dir, char *err, size_t errlen)
+{
+    char *latest = runfolder_join(dir, RUN_LATEST), target[PATH_MAX];
+    ssize_t n = latest ? readlink(latest, target, sizeof target - 1) : -1;
+    if (n < 0 && latest && errno == EINVAL) return latest;   /* not a symlink */
+    if (n < 0 && latest && errno == ENOENT)
+        snprintf(err, errlen, "no checkpoint in this folder (no " RUN_LATEST ")");
+    else if (n < 0)
+        snprintf(err, errlen, "cannot read " RUN_LATEST ": %s", strerror(latest ? errno : ENOMEM));
+    free(latest);
+    if (n < 0) return NULL;
+    target[n] = '\0';
+    char *path = target[0] == '/' ? strdup(target) : runfolder_join(dir, target);
+    if (!path) snprintf(err, errlen, "cannot read " RUN_LATEST ": %s", strerror(ENOMEM));
+    return path;
 }

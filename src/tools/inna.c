@@ -37,8 +37,8 @@ static void usage(FILE *f)
         "       inna [options] CONFIG.ini            (one rank)\n\n"
         "Trains the network of CONFIG with the optimizer it names; every config\n"
         "key can be overridden on the command line.  The run folder (run.out) gets\n"
-        "checkpoints ckpt-<step>.h5 with latest.h5 pointing at the newest, metrics.h5\n"
-        "(per step and per epoch) and model.h5 at the end.\n\n"
+        "checkpoints ckpt-<step>.h5 with " RUN_LATEST " pointing at the newest, " RUN_METRICS "\n"
+        "(per step and per epoch) and " RUN_MODEL " at the end.\n\n"
         "options:\n"
         "  -s, --set SECTION.KEY=VALUE   override one config key (repeatable)\n"
         "  -r, --resume PATH             continue from a checkpoint, or from the newest one\n"
@@ -118,12 +118,11 @@ static void report_start(const Trainer *t)
            net->input.c, net->input.h, net->input.w, net->classes, net->nparams);
     printf("data: %ld training, %ld test samples; %ld steps per epoch, %ld steps in all\n",
            t->train.n, t->test.n, t->sampler.steps_per_epoch, trainer_total_steps(t));
-    static const char *names[] = {"inna", "sgd", "adam", "adagrad"};
     const OptimConfig *o = &c->optim;
-    printf("optimizer: %s, gamma_k = %g (k+1)^-%g", names[o->kind], o->lr, o->q);
+    printf("optimizer: %s, gamma_k = %g (k+1)^-%g", optim_name(o->kind), o->lr, o->q);
     if (o->warmup > 0) printf(" x min(1, (k+1)/%ld)", o->warmup);
     if (o->kind == OPT_INNA)
-        printf(", alpha %g, beta %g, psi0 %s", o->alpha, o->beta, o->psi0 == PSI0_PAPER ? "paper" : "zero");
+        printf(", alpha %g, beta %g, psi0 %s", o->alpha, o->beta, psi0_name(o->psi0));
     printf("\n");
     if (o->kind == OPT_INNA && o->alpha == 0)
         printf("warning: optim.alpha = 0: the paper's convergence results assume alpha > 0 "
@@ -325,11 +324,10 @@ static int end_epoch(Trainer *t, RunFiles *f, long k, const EpochTally *ep, doub
 static void report_divergence(const Trainer *t, long k)
 {
     const OptimConfig *o = &t->cfg->optim;
-    static const char *names[] = {"inna", "sgd", "adam", "adagrad"};
     if (g_rank == 0)
         fprintf(stderr, "inna: diverged at step %ld: the loss or a subgradient is not finite "
                 "(optim %s, lr %g, q %g, alpha %g, beta %g, momentum %g); the last good "
-                "checkpoint is kept; lower optim.lr\n", k, names[o->kind], o->lr, o->q, o->alpha,
+                "checkpoint is kept; lower optim.lr\n", k, optim_name(o->kind), o->lr, o->q, o->alpha,
                 o->beta, o->momentum);
 }
 
@@ -423,7 +421,9 @@ static int read_resume_config(const char *path, char *ckpt, size_t clen, char **
 
 /* The resumed run's config: the stored one, or CONFIG if given, then --set;
  * refused if it changes more than the budget, logging or paths.  Without a
- * run.out of its own the run continues in the checkpoint's folder. */
+ * run.out of its own (from CONFIG or --set) the run continues in the
+ * checkpoint's folder: that is the stored config's run.out here, before the
+ * --set options are applied. */
 static int resume_config(Config *cfg, const char *ckpt, const char *text, const char *file,
                          const char *const *sets, int nsets, char *err, size_t errlen)
 {
@@ -436,21 +436,15 @@ static int resume_config(Config *cfg, const char *ckpt, const char *text, const 
      * of the whole batch: the same trajectory as chunk = batch. */
     if (saved.reduction == REDUCE_EXACT && saved.chunk > saved.batch) saved.chunk = saved.batch;
     *cfg = saved;
-    int out_given = file != NULL;
     if (file) {
         config_defaults(cfg);
         if (config_load_file(cfg, file, err, errlen) != 0) return EXIT_INPUT;
+    } else if (runfolder_dir_of(cfg->out, sizeof cfg->out, ckpt) != 0) {
+        snprintf(err, errlen, "run.out: folder name too long");
+        return EXIT_INPUT;
     }
-    for (int i = 0; i < nsets; i++) {
+    for (int i = 0; i < nsets; i++)
         if (config_set(cfg, sets[i], err, errlen) != 0) return EXIT_INPUT;
-        if (!strncmp(sets[i], "run.out", 7)) out_given = 1;
-    }
-    if (!out_given) {
-        snprintf(cfg->out, sizeof cfg->out, "%s", ckpt);
-        char *slash = strrchr(cfg->out, '/');
-        if (slash) *slash = '\0';
-        else snprintf(cfg->out, sizeof cfg->out, ".");
-    }
     if (config_validate(cfg, err, errlen) != 0) return EXIT_INPUT;
     config_resolve_dropout(cfg);   /* as the stored config was */
     return config_resume_check(&saved, cfg, ckpt, err, errlen) != 0 ? EXIT_INPUT : 0;

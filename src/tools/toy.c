@@ -81,9 +81,10 @@ static int parse_args(int argc, char **argv, ToyArgs *a)
         } else if (!strcmp(opt, "--out")) {
             a->out = val;
         } else if (!strcmp(opt, "--psi0")) {
-            if (!strcmp(val, "zero")) a->psi0 = PSI0_ZERO;
-            else if (!strcmp(val, "paper")) a->psi0 = PSI0_PAPER;
-            else return usage_error("--psi0 must be zero or paper", val);
+            int k = PSI0_NKINDS;
+            while (--k >= 0 && strcmp(val, psi0_names[k]) != 0) {}
+            if (k < 0) return usage_error("--psi0 must be zero or paper", val);
+            a->psi0 = (Psi0Kind)k;
         }
     }
     return -1;
