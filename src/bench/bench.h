@@ -19,7 +19,6 @@
 
 enum { SWEEP_FIXED128, SWEEP_FLOAT, SWEEP_BYTE, SWEEP_NTYPES };
 extern const char *const sweep_names[SWEEP_NTYPES];
-extern const char *const reduction_names[2];
 
 typedef struct {
     const char *configs[MAX_LIST];

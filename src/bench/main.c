@@ -33,7 +33,6 @@
 
 const char program_name[] = "inna-bench";
 const char *const sweep_names[SWEEP_NTYPES] = {"fixed128", "float", "byte"};
-const char *const reduction_names[2] = {"exact", "fast"};
 int g_rank, g_size, g_local_ranks, g_cores, g_share;
 
 /* ---- options ---------------------------------------------------------------------*/
@@ -241,8 +240,8 @@ static int parse_one(Options *o, int opt, const char *arg, char *err, size_t err
     case 'b':
         return add_batches(o, arg, err, errlen);
     case 'r':
-        return parse_words("--reduction", arg, reduction_names, 2, o->reductions, &o->nreductions,
-                           err, errlen);
+        return parse_words("--reduction", arg, config_reduction_names, REDUCE_FAST + 1,
+                           o->reductions, &o->nreductions, err, errlen);
     case OPT_SET:
         if (o->nsets == MAX_SETS) { snprintf(err, errlen, "--set: at most %d", MAX_SETS); return -1; }
         o->sets[o->nsets++] = arg;

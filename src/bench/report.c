@@ -19,21 +19,19 @@ static const char *coretype_env(void)
 
 static void print_config(const Result *r, const Options *o)
 {
-    static const char *const opt_names[] = {"inna", "sgd", "adam", "adagrad"};
-    static const char *const sampling_names[] = {"shuffle", "iid", "sequential"};
     const Config *c = &r->cfg;
     printf("\n== %s (%s): input %dx%dx%d, %d classes, %zu parameters, optimizer %s\n", r->name,
            r->path, c->input.c, c->input.h, c->input.w, r->classes, r->nparams,
-           opt_names[c->optim.kind]);
+           optim_name(c->optim.kind));
     printf("   global batch %d over %d rank(s), reduction %s: %d chunk(s) of %d sample(s) "
            "(%s), %d..%d chunk(s) = %d..%d images per rank\n", c->batch, g_size,
-           reduction_names[c->reduction], r->nchunks, r->chunk,
+           reduction_name(c->reduction), r->nchunks, r->chunk,
            c->reduction == REDUCE_EXACT ? "dist.chunk; 128-bit fixed-point sums"
                                         : "one chunk per rank; float MPI_SUM",
            r->chunks_min, r->chunks_max, r->n_min, r->n_max);
     printf("   engine: %s\n", r->engine);
     printf("   synthetic set of %ld samples, sampling %s%s; %ld warm-up + %ld timed steps\n",
-           r->nsamples, sampling_names[c->sampling], c->augment ? ", augmentation on" : "",
+           r->nsamples, sampling_name(c->sampling), c->augment ? ", augmentation on" : "",
            o->warmup, o->steps);
 }
 
@@ -115,7 +113,7 @@ static void print_bench_line(const Result *r, const Options *o)
            "seq_frac=%.3f wholek_gflops=%.2f",
            r->name, engine, c->input.c, c->input.h, c->input.w, g_size, r->workers * r->blas,
            r->oversub, openblas_get_corename(), forced ? forced : "unset", c->batch, r->chunk,
-           r->nchunks, r->chunks_max, reduction_names[c->reduction], o->steps, o->warmup,
+           r->nchunks, r->chunks_max, reduction_name(c->reduction), o->steps, o->warmup,
            o->rounds, r->workers, r->blas, r->nparams, r->layer_params, c->batch / r->step, r->step, r->compute,
            r->compute_max,
            r->exposed, r->wait, r->blocking, r->msg_bytes, r->hidden, r->update, r->fwd, r->bwd,
