@@ -2,7 +2,9 @@
 # study_errors.sh INNA WORKDIR PYTHON
 # Bad study files and options for launch/study.sh: each is refused before
 # anything runs -- exit status 2, one line on stderr that starts "study: " and
-# names the study file and the key, no study folder created.
+# names the study file and the key, no study folder created.  With --slurm
+# the same, before anything is submitted (no SLURM needed: nothing reaches
+# sbatch); and without sbatch on PATH, one line saying so, exit 2.
 source "$(dirname "$0")/lib.sh"
 inna=$1 work=$2 py=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,4 +70,27 @@ study cli_set $'[arm a]\noptim.lr = 0.1, 0.2'
 refused cli_set "--set optim.lrate" --set optim.lrate=3
 refused cli_set "--set optim.lr" --set optim.lr=3
 refused cli_set "data.train_limit" --set data.train_limit=-4
+refused invalid_point "optim.lr -0.5" --slurm
+refused unknown_key "colour" --slurm -- --time=1
+
+# --slurm where sbatch is not installed: PATH's programs (inna's MPI needs
+# orted) as links in one folder, without sbatch.
+mkdir -p "$work/bin"
+IFS=: read -ra dirs <<< "$PATH"
+for d in "${dirs[@]}"; do
+  for c in "$d"/*; do
+    [ "${c##*/}" = sbatch ] || [ -e "$work/bin/${c##*/}" ] || ln -s "$c" "$work/bin/${c##*/}" 2>/dev/null
+  done
+done
+study no_sbatch $'[arm a]\noptim.lr = 0.1, 0.2'
+rm -rf "$work/out"
+PATH=$work/bin "$root/launch/study.sh" --slurm "$work/no_sbatch.ini" --inna "$inna" --out "$work/out" \
+  > "$work/no_sbatch.out" 2> "$work/no_sbatch.err"
+rc=$?
+if [ "$rc" = 2 ] && [ "$(wc -l < "$work/no_sbatch.err")" = 1 ] && grep -q '^study: --slurm: sbatch not found' "$work/no_sbatch.err" &&
+   [ ! -e "$work/out" ] && [ ! -s "$work/no_sbatch.out" ]; then
+  echo "ok   no sbatch: $(cat "$work/no_sbatch.err")"
+else
+  fail "no sbatch: exit $rc, stderr '$(cat "$work/no_sbatch.err")', out folder $(ls -d "$work/out" 2>/dev/null || echo absent)"
+fi
 finish

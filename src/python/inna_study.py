@@ -13,11 +13,16 @@ figures/*.png (through results/plot_runs.py).
     inna_study.py run    STUDY.ini --inna PATH [--np N] [--out DIR] [--set K=V ...]
     inna_study.py plan   STUDY.ini --inna PATH [--out DIR] [--set K=V ...] [--phase search|final]
     inna_study.py report STUDY.ini --inna PATH [--out DIR] [--set K=V ...]
+    inna_study.py submit STUDY.ini --inna PATH [--np N] [--out DIR] [--set K=V ...]
+                         [--phase search|final] [--sbatch=OPTION ...]
 
 `plan` prints one line per run, `NAME<TAB>ARGS` (inna's arguments after the
 program name, shell-quoted): the expansion alone, what a batch system needs
 (a SLURM array task per line).  `report` rewrites the outputs from the run
-folders.  launch/study.sh builds inna and calls `run`.
+folders.  launch/study.sh builds inna and calls `run` (`submit` with --slurm).
+
+`submit` runs the study on SLURM instead (see cmd_submit): the runs not yet
+done as job arrays of launch/slurm.sbatch --plan, one run per array task.
 
 State lives on disk only, so `run` is resumable and idempotent: a run is
 done when its folder has model.h5 and metrics.h5 has the row of its last
@@ -70,7 +75,8 @@ RESUMABLE = {"train.epochs", "train.steps", "run.out", "run.threads", "run.engin
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXIT_INPUT, EXIT_FAILED, EXIT_STOPPED = 2, 1, 5
 INNA_DIVERGED, INNA_STOPPED = 3, 5
-DIVERGED_MARK = "study-diverged"       # in a run folder: inna said the run diverged (exit 3)
+DIVERGED_MARK = "study-diverged"       # in a run folder: inna said the run diverged (exit 3);
+                                       # launch/slurm.sbatch --plan writes it too
 LOG = "inna.log"                       # in a run folder: every invocation's output, appended
 
 
@@ -620,7 +626,8 @@ def last_line(run):
     """The last line inna wrote that says what went wrong."""
     try:
         with open(os.path.join(run.folder, LOG), errors="replace") as f:
-            lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("== study")]
+            lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("==")
+                     and not ln.startswith("slurm.sbatch:")]
     except OSError:
         return "no log"
     said = [ln for ln in lines if ln.startswith("inna:")]
@@ -834,8 +841,13 @@ def cmd_plan(a):
     if a.phase == "final" and any(state(r) not in ("done", "diverged") for r in search):
         print("study: note: the search is not over: only the curves already selected", file=sys.stderr)
     for run in runs:
-        print(run.name + "\t" + shlex.join(run.args(study.base)))
+        print(plan_line(study, run))
     return 0
+
+
+def plan_line(study, run):
+    """NAME<TAB>ARGS: inna's arguments quoted for a POSIX shell (launch/slurm.sbatch --plan reads them)."""
+    return run.name + "\t" + shlex.join(run.args(study.base))
 
 
 def cmd_report(a):
@@ -848,18 +860,26 @@ def cmd_report(a):
 
 
 def last_command(folder):
-    """The command of the last `run` recorded in study.log, or None."""
+    """The command of the last `run` or `submit` recorded in study.log
+    ("DATE TIME pid N: COMMAND"; the jobs' lines say "slurm:"), or None."""
     try:
         with open(os.path.join(folder, "study.log")) as f:
-            lines = [ln.split(": ", 1)[1].strip() for ln in f if ": " in ln]
+            lines = [m[1] for ln in f if (m := re.match(r"^\S+ \S+ pid \d+: (.*)$", ln.strip()))]
     except OSError:
         return None
     return lines[-1] if lines else None
 
 
 def command_line(a):
-    return " ".join(["launch/study.sh", a.study] + [f"--set {s}" for s in a.set] +
-                    ([f"--np {a.np}"] if a.np else []) + ([f"--out {a.out}"] if a.out else []))
+    return " ".join(["launch/study.sh"] + (["--slurm"] if a.command == "submit" else []) + [a.study] +
+                    [f"--set {s}" for s in a.set] +
+                    ([f"--np {a.np}"] if a.np else []) + ([f"--out {a.out}"] if a.out else []) +
+                    (["--"] + [shlex.quote(o) for o in a.sbatch] if a.sbatch else []))
+
+
+def log_line(folder, text):
+    with open(os.path.join(folder, "study.log"), "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 
 def cmd_run(a):
@@ -873,8 +893,7 @@ def cmd_run(a):
     runner.lock = lock   # held until the process ends
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
         signal.signal(sig, runner.on_signal)
-    with open(os.path.join(folder, "study.log"), "a") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {command_line(a)}\n")
+    log_line(folder, f"pid {os.getpid()}: {command_line(a)}")
     runner.run_all(search, "search")
     finals = expand_final(study, folder, winners(study, search))
     runner.run_all(finals, "final")
@@ -900,6 +919,134 @@ def finish(study, folder, search, finals, runner):
     return EXIT_FAILED if runner.failed or waiting > 0 else 0
 
 
+# ---------------------------------------------------------------- SLURM
+#
+# The study on SLURM (launch/study.sh --slurm).  The final runs cannot be
+# listed before the search is over -- they are the seeds of its winners -- so
+# the final phase computes its plan when it starts, in a job of its own:
+#   submit --phase search (the user's command): the search runs not done as a
+#     job array of launch/slurm.sbatch --plan (one run per array task), and a
+#     small "select" job, --dependency=afterok on that array, that runs
+#   submit --phase final: selects the winners from the run folders, starts
+#     the final runs with the search's seed as copies of their search runs
+#     (as `run` does), submits the final runs not done as a second array, and
+#     a "report" job (afterany on it, so that a failed run shows in the
+#     outputs too) that runs `report`: summary.csv, selection.csv, results.md,
+#     figures.
+# A phase with nothing left to submit goes on at once, in the same process.
+# Why not an array of final runs submitted at once, each task computing its
+# run at start: each task would need the selection (Python, h5py) and the
+# copy before slurm.sbatch, and the finished runs would still cost a task
+# each; here every array task is a plain slurm.sbatch job (preemption:
+# checkpoint, exit 5, --resume when it runs again) and only runs not done
+# are submitted.  A plan is a file in STUDY/slurm/ with a name of its own,
+# written before the array that reads it and never rewritten, so a task that
+# starts late (requeued) reads the line it was given.  Submitting again after
+# a stop or a failure submits what is not done, as `run` redoes nothing.
+# (A failed search task leaves the select job's dependency unsatisfiable:
+# --kill-on-invalid-dep removes it from the queue.)
+
+class SubmitFailed(Exception):
+    """sbatch refused a job: one line, exit status 1."""
+
+
+def sbatch(args):
+    """Submits a job; its id (sbatch --parsable prints ID or ID;CLUSTER)."""
+    r = subprocess.run(["sbatch", "--parsable"] + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SubmitFailed(f"sbatch {' '.join(args[:3])} ...: {one_line(r.stderr) or f'exit {r.returncode}'}")
+    return r.stdout.strip().split(";")[0]
+
+
+def job_options(study, folder, a, kind, output):
+    """sbatch options of a job of the study: its name, output file and ranks,
+    then the command line's sbatch options (they apply to every job)."""
+    shape = [f"--ntasks={a.np or 1}"] if kind in ("search", "final") else ["--ntasks=1", "--time=30"]
+    return [f"--job-name={study.name}-{kind}", f"--output={os.path.join(folder, 'slurm', output)}"] + \
+        shape + a.sbatch
+
+
+def study_command(a, folder, command, *extra):
+    """This program with the study's arguments, as a shell line for sbatch --wrap."""
+    return shlex.join([sys.executable, os.path.abspath(__file__), command, os.path.abspath(a.study),
+                       "--inna", os.path.abspath(a.inna), "--out", folder] +
+                      [x for kv in a.set for x in ("--set", kv)] + list(extra))
+
+
+def submit_array(study, folder, a, phase, runs):
+    """The runs as one job array of launch/slurm.sbatch --plan: its job id and plan file."""
+    plan = os.path.join(folder, "slurm", f"{phase}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.plan")
+    write_atomic(plan, "".join(plan_line(study, r) + "\n" for r in runs))
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "launch", "slurm.sbatch")
+    job = sbatch([f"--array=0-{len(runs) - 1}"] + job_options(study, folder, a, phase, f"{phase}-%A_%a.out") +
+                 [os.path.normpath(script), "--plan", plan])
+    return job, plan
+
+
+def cancel(job):
+    subprocess.run(["scancel", job], capture_output=True)
+
+
+def cmd_submit(a):
+    study, folder = prepare(a)
+    if shutil.which("sbatch") is None:
+        raise Refused("--slurm: sbatch not found: SLURM's commands are not installed here (or not on PATH)")
+    if os.path.basename(a.inna) != "inna":
+        raise Refused(f"--slurm: {a.inna}: the jobs run INNA_BUILD/inna (launch/slurm.sbatch): "
+                      "name the program inna")
+    # What launch/slurm.sbatch runs: this inna (sbatch passes the environment on).
+    os.environ["INNA_BUILD"] = os.path.dirname(os.path.abspath(a.inna))
+    StudyLock(folder)   # held until this process ends: its descriptor is never closed
+    remove_stale(folder)
+    search = expand_search(study, folder)
+    check_existing(study, a.inna, search + candidates(study, folder))
+    os.makedirs(os.path.join(folder, "slurm"), exist_ok=True)
+    if a.phase == "search":
+        log_line(folder, f"pid {os.getpid()}: {command_line(a)}")
+        todo = [r for r in search if state(r) not in ("done", "diverged")]
+        if todo:
+            array, plan = submit_array(study, folder, a, "search", todo)
+            try:
+                select = sbatch([f"--dependency=afterok:{array}", "--kill-on-invalid-dep=yes"] +
+                                job_options(study, folder, a, "select", "select-%j.out") +
+                                ["--wrap", study_command(a, folder, "submit", "--phase", "final",
+                                                         "--np", str(a.np or 1),
+                                                         *[f"--sbatch={o}" for o in a.sbatch])])
+            except SubmitFailed:
+                cancel(array)   # nothing half-submitted
+                raise
+            log_line(folder, f"slurm: search array {array} ({len(todo)} runs, {plan}); "
+                     f"select job {select} afterok:{array}")
+            print(f"study: search: job array {array}, {len(todo)} run(s) ({plan}); then job {select} "
+                  f"(afterok:{array}) selects the winners and submits the final runs; the jobs' output: "
+                  f"{os.path.join(folder, 'slurm')}/", flush=True)
+            return 0
+        print("study: the search is done: selecting now", flush=True)
+    finals = expand_final(study, folder, winners(study, search))
+    for run in finals:
+        if state(run) == "new":
+            start_from_search(study, run)
+    todo = [r for r in finals if state(r) not in ("done", "diverged")]
+    job = os.environ.get("SLURM_JOB_ID")
+    if todo:
+        array, plan = submit_array(study, folder, a, "final", todo)
+        try:
+            report = sbatch([f"--dependency=afterany:{array}"] +
+                            job_options(study, folder, a, "report", "report-%j.out") +
+                            ["--wrap", study_command(a, folder, "report")])
+        except SubmitFailed:
+            cancel(array)
+            raise
+        log_line(folder, f"slurm: {f'job {job}: ' if job else ''}final array {array} ({len(todo)} runs, "
+                 f"{plan}); report job {report} afterany:{array}")
+        print(f"study: final: job array {array}, {len(todo)} run(s) ({plan}); then job {report} "
+              f"(afterany:{array}) writes the outputs", flush=True)
+        return 0
+    write_outputs(study, folder, search, finals, [], last_command(folder) or command_line(a))
+    draw(study, folder, search, finals)
+    return finish(study, folder, search, finals, argparse.Namespace(stop=False, failed=[]))
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):   # one line, exit status 2, as every other refusal
         raise Refused(f"{message} (see inna_study.py --help)")
@@ -907,20 +1054,23 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv):
     p = Parser(prog="inna_study.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("command", choices=("run", "plan", "report"))
+    p.add_argument("command", choices=("run", "plan", "report", "submit"))
     p.add_argument("study", help="study file (INI)")
     p.add_argument("--inna", required=True, help="the inna program")
     p.add_argument("--np", type=int, default=0, help="MPI ranks per run (default: the cores)")
     p.add_argument("--out", default="", help="study folder (default: studies/NAME)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a config key for every run (overrides [set])")
-    p.add_argument("--phase", choices=("search", "final"), default="search", help="plan: which runs")
+    p.add_argument("--phase", choices=("search", "final"), default="search",
+                   help="plan: which runs; submit: from which phase on")
+    p.add_argument("--sbatch", action="append", default=[], metavar="OPTION",
+                   help="submit: an sbatch option for every job (--sbatch=--time=2:00:00)")
     a = p.parse_args(argv)
     if a.np < 0:
         raise Refused(f"--np {a.np}: not a number of ranks")
-    if a.command == "run" and not os.path.isfile(a.study):
+    if a.command in ("run", "submit") and not os.path.isfile(a.study):
         raise Refused(f"{a.study}: no such file")
-    return {"run": cmd_run, "plan": cmd_plan, "report": cmd_report}[a.command](a)
+    return {"run": cmd_run, "plan": cmd_plan, "report": cmd_report, "submit": cmd_submit}[a.command](a)
 
 
 if __name__ == "__main__":
@@ -929,3 +1079,6 @@ if __name__ == "__main__":
     except Refused as e:
         print(f"study: {one_line(e)}", file=sys.stderr)
         sys.exit(EXIT_INPUT)
+    except SubmitFailed as e:
+        print(f"study: {one_line(e)}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
