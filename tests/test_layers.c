@@ -24,19 +24,7 @@
 #include "layers.h"
 #include "net.h"
 #include "rng.h"
-
-static size_t shape_len(Shape s) { return (size_t)s.c * s.h * s.w; }
-
-static LayerSpec conv_spec(int filters, int size, int stride, int pad)
-{
-    return (LayerSpec){.type = L_CONV, .filters = filters, .size = size, .stride = stride, .pad = pad};
-}
-static LayerSpec pool_spec(LayerType t, int size, int stride, int pad)
-{
-    return (LayerSpec){.type = t, .size = size, .stride = stride, .pad = pad};
-}
-static LayerSpec plain_spec(LayerType t) { return (LayerSpec){.type = t}; }
-static LayerSpec dropout_spec(float rate) { return (LayerSpec){.type = L_DROPOUT, .rate = rate}; }
+#include "specs.h"
 
 /* Dropout keys used throughout: ids are global sample indices, deliberately
  * neither sorted nor starting at 0. */

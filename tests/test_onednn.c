@@ -23,25 +23,13 @@
 #include "gradcheck.h"
 #include "net.h"
 #include "rng.h"
+#include "specs.h"
 #ifdef INNA_HAVE_ONEDNN
 #include "../src/engine/onednn/onednn.h"
 
 #define DROP_SEED 4242u
 #define DROP_STEP 9L
 static const long ids[8] = {17, 3, 40, 8, 25, 1, 33, 12};
-
-static size_t shape_len(Shape s) { return (size_t)s.c * s.h * s.w; }
-
-static LayerSpec conv_spec(int f, int k, int s, int p)
-{
-    return (LayerSpec){.type = L_CONV, .filters = f, .size = k, .stride = s, .pad = p};
-}
-static LayerSpec pool_spec(LayerType t, int k, int s, int p)
-{
-    return (LayerSpec){.type = t, .size = k, .stride = s, .pad = p};
-}
-static LayerSpec plain_spec(LayerType t) { return (LayerSpec){.type = t}; }
-static LayerSpec dropout_spec(float r) { return (LayerSpec){.type = L_DROPOUT, .rate = r}; }
 
 static int build(Net *net, EngineKind e, const LayerSpec *specs, int nl, Shape in, int max_n)
 {
