@@ -48,14 +48,164 @@ static inline fixed128 to_fixed(FixedGrid *g, float x)
     return (u >> 31) ? -v : v;
 }
 
+/* The AVX-512 loops below compute, 8 entries at a time, exactly the integers
+ * of to_fixed and the floats of to_float_1 (the scalar loops are the
+ * reference and the path on other CPUs; test_fixedsum compares the two):
+ * the integer is built as two 64-bit halves with per-lane shifts (a shift
+ * count of 64 or more gives 0, which covers the grid's whole range without
+ * branches), and a 128-bit sum is two 64-bit lane sums plus the low lane's
+ * carry.  The build targets any x86-64, so the CPU is asked at run time. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FIXED_AVX512 __attribute__((target("avx512f,avx512dq")))
+#define FIXED_HAVE_AVX512 1
+#else
+#define FIXED_HAVE_AVX512 0
+#endif
+
+static int g_scalar_only;
+
+void fixed_force_scalar(int on) { g_scalar_only = on; }
+
+static int use_avx512(void)
+{
+#if FIXED_HAVE_AVX512
+    return !g_scalar_only && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+/* Adds the counts of the scalar conversion: non-finite floats, and those too
+ * large for the grid (non-finite on the widest grid, overflow otherwise). */
+static void count_bad(FixedGrid *g, int nonfinite, int big)
+{
+    g->nonfinite += nonfinite;
+    if (g->T >= FIXED_T_MAX) g->nonfinite += big;
+    else g->overflow += big;
+}
+
+#if FIXED_HAVE_AVX512
+/* to_fixed of x[0..7]: the low and high 64-bit halves, one entry per lane. */
+FIXED_AVX512 static inline void to_fixed8(FixedGrid *g, const float *x, __m512i *lo, __m512i *hi)
+{
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi64(1);
+    const __m512i u = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)x));
+    const __m512i e = _mm512_and_si512(_mm512_srli_epi64(u, 23), _mm512_set1_epi64(0xff));
+    const __m512i frac = _mm512_and_si512(u, _mm512_set1_epi64(0x7fffff));
+    const __mmask8 nonfinite = _mm512_cmpeq_epi64_mask(e, _mm512_set1_epi64(0xff));
+    const __mmask8 big = _mm512_cmpgt_epi64_mask(e, _mm512_set1_epi64(126 + g->T - g->guard)) & ~nonfinite;
+    const __mmask8 normal = _mm512_cmpneq_epi64_mask(e, zero);
+    const __m512i m = _mm512_mask_or_epi64(frac, normal, frac, _mm512_set1_epi64(0x800000));
+    const __m512i sh = _mm512_add_epi64(_mm512_max_epi64(e, one), _mm512_set1_epi64(g->F - 150));
+    /* sh >= 0: m << sh across the two halves (sh < 128 on the grid). */
+    __m512i l = _mm512_sllv_epi64(m, sh);
+    __m512i h = _mm512_or_si512(_mm512_sllv_epi64(m, _mm512_sub_epi64(sh, _mm512_set1_epi64(64))),
+                                _mm512_srlv_epi64(m, _mm512_sub_epi64(_mm512_set1_epi64(64), sh)));
+    /* sh < 0: (m + 2^(s-1)) >> s with s = -sh (h is already 0: both counts
+     * are beyond 63); for s > 25 this is 0, as in to_fixed. */
+    const __mmask8 below = _mm512_cmplt_epi64_mask(sh, zero);
+    const __m512i s = _mm512_sub_epi64(zero, sh);
+    const __m512i half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+    l = _mm512_mask_mov_epi64(l, below, _mm512_srlv_epi64(_mm512_add_epi64(m, half), s));
+    const __mmask8 ok = (__mmask8)~(nonfinite | big);
+    l = _mm512_maskz_mov_epi64(ok, l);
+    h = _mm512_maskz_mov_epi64(ok, h);
+    /* Negative floats: the two's complement of (h, l). */
+    const __mmask8 neg = _mm512_test_epi64_mask(u, _mm512_set1_epi64(0x80000000));
+    const __mmask8 borrow = neg & _mm512_test_epi64_mask(l, l);
+    const __m512i nh = _mm512_sub_epi64(zero, h);
+    *hi = _mm512_mask_sub_epi64(_mm512_mask_mov_epi64(h, neg, nh), borrow, nh, one);
+    *lo = _mm512_mask_sub_epi64(l, neg, zero, l);
+    if (nonfinite | big)
+        count_bad(g, __builtin_popcount(nonfinite), __builtin_popcount(big));
+}
+
+/* 4 fixed128 in memory order (lo, hi, lo, hi, ...) of lanes 0-3 or 4-7. */
+FIXED_AVX512 static inline __m512i interleave(__m512i lo, __m512i hi, int upper)
+{
+    const __m512i idx = upper ? _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4)
+                              : _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+    return _mm512_permutex2var_epi64(lo, idx, hi);
+}
+
+/* a + b for 4 interleaved fixed128: lane sums, then each low lane's carry
+ * into the high lane above it. */
+FIXED_AVX512 static inline __m512i add4(__m512i a, __m512i b)
+{
+    const __m512i s = _mm512_add_epi64(a, b);
+    const __mmask8 carry = _mm512_cmplt_epu64_mask(s, a) & 0x55;
+    return _mm512_mask_add_epi64(s, (__mmask8)(carry << 1), s, _mm512_set1_epi64(1));
+}
+
+FIXED_AVX512 static size_t convert_avx512(FixedGrid *g, fixed128 *acc, const float *x, size_t n, int add)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512i lo, hi;
+        to_fixed8(g, x + i, &lo, &hi);
+        __m512i a = interleave(lo, hi, 0), b = interleave(lo, hi, 1);
+        long long *p = (long long *)(acc + i);
+        if (add) {
+            a = add4(_mm512_loadu_si512(p), a);
+            b = add4(_mm512_loadu_si512(p + 8), b);
+        }
+        _mm512_storeu_si512(p, a);
+        _mm512_storeu_si512(p + 8, b);
+    }
+    return i;
+}
+
+FIXED_AVX512 static size_t sum_avx512(unsigned char *acc, const unsigned char *a, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m512i *p = (__m512i *)(acc + 16 * i);
+        _mm512_storeu_si512(p, add4(_mm512_loadu_si512(p), _mm512_loadu_si512(a + 16 * i)));
+    }
+    return i;
+}
+
+FIXED_AVX512 static size_t to_float_avx512(const FixedGrid *g, const fixed128 *acc, float *out, size_t n)
+{
+    const __m512d scale = _mm512_set1_pd(ldexp(1.0, -g->F)), two64 = _mm512_set1_pd(18446744073709551616.0);
+    const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const long long *p = (const long long *)(acc + i);
+        const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 8);
+        const __m512i lo = _mm512_permutex2var_epi64(a, even, b), hi = _mm512_permutex2var_epi64(a, odd, b);
+        const __m512d ulo = _mm512_cvtepu64_pd(lo);
+        /* (double)hi * 2^64 is exact: adding (double)lo is the one rounding,
+         * whether or not the compiler fuses the two. */
+        __m512d d = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi64_pd(hi), two64), ulo);
+        d = _mm512_mask_mov_pd(d, _mm512_cmpeq_epi64_mask(hi, _mm512_setzero_si512()), ulo);
+        const __mmask8 small_neg = _mm512_cmpeq_epi64_mask(hi, _mm512_set1_epi64(-1)) &
+                                   _mm512_cmplt_epi64_mask(lo, _mm512_setzero_si512());
+        d = _mm512_mask_mov_pd(d, small_neg, _mm512_cvtepi64_pd(lo));
+        _mm256_storeu_ps(out + i, _mm512_cvtpd_ps(_mm512_mul_pd(d, scale)));
+    }
+    return i;
+}
+#endif
+
 void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) acc[i] += to_fixed(g, x[i]);
+    size_t i = 0;
+#if FIXED_HAVE_AVX512
+    if (use_avx512()) i = convert_avx512(g, acc, x, n, 1);
+#endif
+    for (; i < n; i++) acc[i] += to_fixed(g, x[i]);
 }
 
 void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) acc[i] = to_fixed(g, x[i]);
+    size_t i = 0;
+#if FIXED_HAVE_AVX512
+    if (use_avx512()) i = convert_avx512(g, acc, x, n, 0);
+#endif
+    for (; i < n; i++) acc[i] = to_fixed(g, x[i]);
 }
 
 fixed128 fixed_from_float(FixedGrid *g, float x) { return to_fixed(g, x); }
@@ -63,35 +213,55 @@ fixed128 fixed_from_float(FixedGrid *g, float x) { return to_fixed(g, x); }
 /* hi * 2^64 + lo in double (two roundings, both deterministic), then scaled
  * by 2^-F (exact) and rounded to float: the result is within one float ulp
  * of the exact sum, and the same bits everywhere. */
+static inline float to_float_1(double scale, fixed128 v)
+{
+    const double two64 = 18446744073709551616.0;
+    const int64_t hi = (int64_t)(v >> 64);
+    const uint64_t lo = (uint64_t)v;
+    const double d = hi == 0 ? (double)lo
+                   : hi == -1 && lo >= (1ULL << 63) ? (double)(int64_t)lo
+                   : (double)hi * two64 + (double)lo;
+    return (float)(d * scale);
+}
+
 void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t n)
 {
-    const double scale = ldexp(1.0, -g->F), two64 = 18446744073709551616.0;
-    for (size_t i = 0; i < n; i++) {
-        const fixed128 v = acc[i];
-        const int64_t hi = (int64_t)(v >> 64);
-        const uint64_t lo = (uint64_t)v;
-        const double d = hi == 0 ? (double)lo
-                       : hi == -1 && lo >= (1ULL << 63) ? (double)(int64_t)lo
-                       : (double)hi * two64 + (double)lo;
-        out[i] = (float)(d * scale);
+    const double scale = ldexp(1.0, -g->F);
+    size_t i = 0;
+#if FIXED_HAVE_AVX512
+    if (use_avx512()) i = to_float_avx512(g, acc, out, n);
+#endif
+    for (; i < n; i++) out[i] = to_float_1(scale, acc[i]);
+}
+
+/* Unsigned arithmetic, so the addition is defined even if it wrapped (it
+ * cannot: the grid's guard bits leave room for every term).  Byte pointers:
+ * Open MPI may hand the operation unaligned buffers, so the scalar loop moves
+ * through memcpy. */
+static void sum_bytes(unsigned char *acc, const unsigned char *a, size_t n)
+{
+    size_t i = 0;
+#if FIXED_HAVE_AVX512
+    if (use_avx512()) i = sum_avx512(acc, a, n);
+#endif
+    for (; i < n; i++) {
+        unsigned __int128 x, y;
+        memcpy(&x, a + 16 * i, 16);
+        memcpy(&y, acc + 16 * i, 16);
+        y += x;
+        memcpy(acc + 16 * i, &y, 16);
     }
 }
 
-/* Open MPI may hand the operation unaligned buffers: move through memcpy.
- * Unsigned arithmetic, so the addition is defined even if it wrapped (it
- * cannot: the grid's guard bits leave room for every term). */
+void fixed_sum_into(fixed128 *acc, const fixed128 *a, size_t n)
+{
+    sum_bytes((unsigned char *)acc, (const unsigned char *)a, n);
+}
+
 static void sum_op(void *in, void *inout, int *len, MPI_Datatype *type)
 {
     (void)type;
-    const unsigned char *a = in;
-    unsigned char *b = inout;
-    for (int i = 0; i < *len; i++) {
-        unsigned __int128 x, y;
-        memcpy(&x, a + 16 * (size_t)i, 16);
-        memcpy(&y, b + 16 * (size_t)i, 16);
-        y += x;
-        memcpy(b + 16 * (size_t)i, &y, 16);
-    }
+    sum_bytes(inout, in, (size_t)*len);
 }
 
 static MPI_Datatype g_type = MPI_DATATYPE_NULL;
