@@ -4,6 +4,8 @@
 #define INNA_OPTIM_H
 #include <stddef.h>
 
+#include "clones.h"
+
 typedef enum { OPT_INNA, OPT_SGD, OPT_ADAM, OPT_ADAGRAD } OptimKind;
 typedef enum { PSI0_PAPER, PSI0_ZERO } Psi0Kind;
 
@@ -41,11 +43,9 @@ void optim_step(Optimizer *o, float *theta, const float *v, long k);
 typedef void (*OptimFill)(void *ctx, float *v, size_t off, size_t n);
 void optim_step_fill(Optimizer *o, float *theta, float *v, long k, OptimFill fill, void *ctx);
 
-/* Each kind's element loop over [i0, i1); optim_step sets o->initialized
- * after the last block.  The loops are compiled for AVX-512 and AVX2 as well
- * (OPTIM_CLONES), chosen at run time: the clones name no FMA, so no multiply
- * and add are fused and every clone gives the bits of the baseline loop. */
-#define OPTIM_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* Each kind's element loop over [i0, i1) (INNA_CLONES: vectorised where the
+ * CPU allows, the same bits); optim_step sets o->initialized after the last
+ * block. */
 void inna_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1);
 void sgd_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1);
 void adam_step(Optimizer *o, float *theta, const float *v, double gamma, long k, size_t i0, size_t i1);

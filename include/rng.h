@@ -5,7 +5,10 @@
 #ifndef INNA_RNG_H
 #define INNA_RNG_H
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "clones.h"
 
 enum rng_stream {
     RNG_INIT = 1,    /* weight initialisation: (layer, 0), counter = element  */
@@ -38,6 +41,18 @@ static inline uint64_t rng_u64(uint64_t key, uint64_t counter)
 static inline float rng_uniform(uint64_t key, uint64_t counter)
 {
     return (float)(rng_u64(key, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* keep[j] = (rng_uniform(key, ctr0 + j) >= rate) for j < n: the dropout
+ * mask, a batch at a time.  The uniform is x * 2^-24 with x the draw's top 24
+ * bits, so it is >= rate exactly when x >= ceil(rate * 2^24) (exact in
+ * double): integer compares over independent counters, a loop that
+ * vectorises (INNA_CLONES) and gives rng_uniform's bits. */
+INNA_CLONES static inline void rng_keep(uint64_t key, uint64_t ctr0, size_t n, float rate, uint8_t *keep)
+{
+    const double t = ceil((double)rate * 16777216.0);
+    const uint64_t thr = t <= 0.0 ? 0 : (uint64_t)t;
+    for (size_t j = 0; j < n; j++) keep[j] = (rng_u64(key, ctr0 + j) >> 40) >= thr;
 }
 
 /* Uniform integer in [0, n) by Lemire's multiply-shift (bias < n / 2^64). */

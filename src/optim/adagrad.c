@@ -4,7 +4,7 @@
 
 #include "optim.h"
 
-OPTIM_CLONES void adagrad_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
+INNA_CLONES void adagrad_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
 {
     const double eps = o->cfg.eps, wd = o->cfg.weight_decay;
     float *G = o->state;

@@ -6,7 +6,7 @@
 
 #include "optim.h"
 
-OPTIM_CLONES void adam_step(Optimizer *o, float *theta, const float *v, double gamma, long k, size_t i0,
+INNA_CLONES void adam_step(Optimizer *o, float *theta, const float *v, double gamma, long k, size_t i0,
                             size_t i1)
 {
     const double b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;

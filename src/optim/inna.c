@@ -22,7 +22,7 @@ static double inna_psi0(Psi0Kind kind, double a, double b, double th, double v)
     return psi;
 }
 
-OPTIM_CLONES void inna_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
+INNA_CLONES void inna_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
 {
     const double a = o->cfg.alpha, b = o->cfg.beta, wd = o->cfg.weight_decay;
     const double ib = 1.0 / b, c = ib - a;

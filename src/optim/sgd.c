@@ -14,7 +14,7 @@ static void sgd_plain(Optimizer *o, float *theta, const float *v, double gamma, 
     }
 }
 
-OPTIM_CLONES void sgd_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
+INNA_CLONES void sgd_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
 {
     const double mu = o->cfg.momentum, wd = o->cfg.weight_decay;
     const int first = !o->initialized, nest = o->cfg.nesterov;

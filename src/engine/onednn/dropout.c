@@ -50,6 +50,9 @@ static size_t offset_nc(const dnnl_memory_desc_t *md, dnnl_dim_t i, dnnl_dim_t c
     return off + (size_t)inner;
 }
 
+/* Mask bytes drawn per batch (rng_keep), then placed in the layout. */
+enum { KEEP_BATCH = 1024 };
+
 void od_dropout_forward(Layer *l, const OdLayer *ol, int n, const float *src, float *dst,
                         int train, uint64_t seed, long step, const long *sample_ids)
 {
@@ -62,18 +65,25 @@ void od_dropout_forward(Layer *l, const OdLayer *ol, int n, const float *src, fl
     }
     const int C = l->in.c, H = l->in.h, W = l->in.w, Cp = (int)md->padded_dims[1];
     const dnnl_dim_t sh = md->format_desc.blocking.strides[2], sw = md->format_desc.blocking.strides[3];
+    const size_t HW = (size_t)H * W;
+    uint8_t keep[KEEP_BATCH];
     for (int i = 0; i < n; i++) {
         const uint64_t key = rng_key(seed, RNG_DROPOUT, (uint64_t)step, (uint64_t)sample_ids[i]);
         for (int c = 0; c < Cp; c++) {
             const size_t base = offset_nc(md, i, c);
-            const uint64_t ctr0 = ((uint64_t)l->index << 32) | (uint64_t)c * H * W;
-            for (int h = 0; h < H; h++)
-                for (int w = 0; w < W; w++) {
+            const uint64_t ctr0 = ((uint64_t)l->index << 32) | (uint64_t)c * HW;
+            for (size_t j0 = 0; j0 < HW; j0 += KEEP_BATCH) {
+                const size_t m = HW - j0 < KEEP_BATCH ? HW - j0 : KEEP_BATCH;
+                if (c < C) rng_keep(key, ctr0 + j0, m, rate, keep);
+                else memset(keep, 0, m);
+                int h = (int)(j0 / (size_t)W), w = (int)(j0 % (size_t)W);
+                for (size_t j = 0; j < m; j++) {
                     const size_t at = base + (size_t)(h * sh + w * sw);
-                    const uint8_t keep = c < C && rng_uniform(key, ctr0 + (uint64_t)(h * W + w)) >= rate;
-                    l->mask[at] = keep;
-                    dst[at] = keep ? src[at] * scale : 0.0f;
+                    l->mask[at] = keep[j];
+                    dst[at] = keep[j] ? src[at] * scale : 0.0f;
+                    if (++w == W) { w = 0; h++; }
                 }
+            }
         }
     }
 }
