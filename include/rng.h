@@ -48,10 +48,15 @@ static inline float rng_uniform(uint64_t key, uint64_t counter)
  * bits, so it is >= rate exactly when x >= ceil(rate * 2^24) (exact in
  * double): integer compares over independent counters, a loop that
  * vectorises (INNA_CLONES) and gives rng_uniform's bits. */
-INNA_CLONES static inline void rng_keep(uint64_t key, uint64_t ctr0, size_t n, float rate, uint8_t *keep)
+static inline uint64_t rng_keep_threshold(float rate)
 {
     const double t = ceil((double)rate * 16777216.0);
-    const uint64_t thr = t <= 0.0 ? 0 : (uint64_t)t;
+    return t <= 0.0 ? 0 : (uint64_t)t;
+}
+
+INNA_CLONES static inline void rng_keep(uint64_t key, uint64_t ctr0, size_t n, float rate, uint8_t *keep)
+{
+    const uint64_t thr = rng_keep_threshold(rate);
     for (size_t j = 0; j < n; j++) keep[j] = (rng_u64(key, ctr0 + j) >> 40) >= thr;
 }
 
