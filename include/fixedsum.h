@@ -48,9 +48,10 @@ fixed128 fixed_from_float(FixedGrid *g, float x);
 void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t n);
 /* acc[i] += a[i] (the threads' sums of a step, and the MPI operation). */
 void fixed_sum_into(fixed128 *acc, const fixed128 *a, size_t n);
-/* Tests: 1 = the portable scalar loops even where the CPU has AVX-512 (the
- * vector loops must give the same integers and floats); 0 = the fastest. */
-void fixed_force_scalar(int on);
+/* Tests: the widest vector loops used (the CPU's best by default); every
+ * choice gives the same integers, counts and floats. */
+typedef enum { FIXED_SIMD_BEST, FIXED_SIMD_AVX2, FIXED_SIMD_NONE } FixedSimd;
+void fixed_limit_simd(FixedSimd limit);
 /* The MPI datatype (16 bytes) and SUM operation for fixed128, created once. */
 MPI_Datatype fixed_mpi_type(void);
 MPI_Op fixed_mpi_sum(void);

@@ -119,13 +119,14 @@ static float any_float(uint64_t key, uint64_t i)
     return x;
 }
 
-/* The vector loops (where the CPU has them) against the scalar reference:
- * the same integers, counts and floats, for lengths that leave every tail. */
+/* The vector loops (those the CPU has) against the scalar reference: the
+ * same integers, counts and floats, for lengths that leave every tail. */
 static void check_vector_matches_scalar(void)
 {
-    enum { N = 4099 };
-    static float x[N], y[N], fa[N], fb[N];
-    static fixed128 a[N], b[N], sa[N], sb[N];
+    enum { N = 4099, WAYS = 3 };
+    static float x[N], y[N], f[WAYS][N];
+    static fixed128 acc[WAYS][N], sum[WAYS][N];
+    const FixedSimd ways[WAYS] = { FIXED_SIMD_NONE, FIXED_SIMD_AVX2, FIXED_SIMD_BEST };
     const int grids[2] = { FIXED_T_DEFAULT, FIXED_T_MAX };
     int bad = 0;
     for (int k = 0; k < 2; k++)
@@ -135,24 +136,24 @@ static void check_vector_matches_scalar(void)
                 x[i] = any_float(key, 2 * i);
                 y[i] = any_float(key, 2 * i + 1);
             }
-            FixedGrid ga, gb;
-            for (int scalar = 0; scalar < 2; scalar++) {
-                FixedGrid *g = scalar ? &gb : &ga;
-                fixed128 *acc = scalar ? b : a, *sum = scalar ? sb : sa;
-                float *out = scalar ? fb : fa;
-                fixed_force_scalar(scalar);
-                fixed_grid(g, grids[k], 2);
-                fixed_set(g, acc, x, n);
-                fixed_add(g, acc, y, n);
-                for (size_t i = 0; i < n; i++) sum[i] = acc[i] * (fixed128)(i % 3 == 0 ? -1 : 1);
-                fixed_sum_into(sum, acc, n);       /* 0 or 2 acc: carries both ways */
-                fixed_to_float(g, acc, out, n);
+            FixedGrid g[WAYS];
+            for (int w = 0; w < WAYS; w++) {
+                fixed_limit_simd(ways[w]);
+                fixed_grid(&g[w], grids[k], 2);
+                fixed_set(&g[w], acc[w], x, n);
+                fixed_add(&g[w], acc[w], y, n);
+                for (size_t i = 0; i < n; i++) sum[w][i] = acc[w][i] * (fixed128)(i % 3 == 0 ? -1 : 1);
+                fixed_sum_into(sum[w], acc[w], n);       /* 0 or 2 acc: carries both ways */
+                fixed_to_float(&g[w], acc[w], f[w], n);
             }
-            fixed_force_scalar(0);
-            bad += ga.overflow != gb.overflow || ga.nonfinite != gb.nonfinite;
-            bad += memcmp(a, b, n * sizeof *a) != 0 || memcmp(sa, sb, n * sizeof *sa) != 0;
-            bad += memcmp(fa, fb, n * sizeof *fa) != 0;
-            if (k == 0) bad += ga.overflow == 0 || ga.nonfinite == 0;   /* the inputs reach both */
+            fixed_limit_simd(FIXED_SIMD_BEST);
+            for (int w = 1; w < WAYS; w++) {
+                bad += g[w].overflow != g[0].overflow || g[w].nonfinite != g[0].nonfinite;
+                bad += memcmp(acc[w], acc[0], n * sizeof acc[0][0]) != 0;
+                bad += memcmp(sum[w], sum[0], n * sizeof sum[0][0]) != 0;
+                bad += memcmp(f[w], f[0], n * sizeof f[0][0]) != 0;
+            }
+            if (k == 0) bad += g[0].overflow == 0 || g[0].nonfinite == 0;   /* the inputs reach both */
         }
     CHECK(bad == 0);
 }

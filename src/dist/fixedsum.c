@@ -48,9 +48,10 @@ static inline fixed128 to_fixed(FixedGrid *g, float x)
     return (u >> 31) ? -v : v;
 }
 
-/* The AVX-512 loops below compute, 8 entries at a time, exactly the integers
- * of to_fixed and the floats of to_float_1 (the scalar loops are the
- * reference and the path on other CPUs; test_fixedsum compares the two):
+/* The AVX-512 and AVX2 loops below compute, 8 or 4 entries at a time,
+ * exactly the integers of to_fixed and the floats of to_float_1 (the scalar
+ * loops are the reference and the path on other CPUs; test_fixedsum compares
+ * all three):
  * the integer is built as two 64-bit halves with per-lane shifts (a shift
  * count of 64 or more gives 0, which covers the grid's whole range without
  * branches), and a 128-bit sum is two 64-bit lane sums plus the low lane's
@@ -58,19 +59,29 @@ static inline fixed128 to_fixed(FixedGrid *g, float x)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define FIXED_AVX512 __attribute__((target("avx512f,avx512dq")))
-#define FIXED_HAVE_AVX512 1
+#define FIXED_AVX2 __attribute__((target("avx2")))
+#define FIXED_X86_SIMD 1
 #else
-#define FIXED_HAVE_AVX512 0
+#define FIXED_X86_SIMD 0
 #endif
 
-static int g_scalar_only;
+static FixedSimd g_limit = FIXED_SIMD_BEST;
 
-void fixed_force_scalar(int on) { g_scalar_only = on; }
+void fixed_limit_simd(FixedSimd limit) { g_limit = limit; }
 
 static int use_avx512(void)
 {
-#if FIXED_HAVE_AVX512
-    return !g_scalar_only && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#if FIXED_X86_SIMD
+    return g_limit == FIXED_SIMD_BEST && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+static int use_avx2(void)
+{
+#if FIXED_X86_SIMD
+    return g_limit != FIXED_SIMD_NONE && __builtin_cpu_supports("avx2");
 #else
     return 0;
 #endif
@@ -85,7 +96,7 @@ static void count_bad(FixedGrid *g, int nonfinite, int big)
     else g->overflow += big;
 }
 
-#if FIXED_HAVE_AVX512
+#if FIXED_X86_SIMD
 /* to_fixed of x[0..7]: the low and high 64-bit halves, one entry per lane. */
 FIXED_AVX512 static inline void to_fixed8(FixedGrid *g, const float *x, __m512i *lo, __m512i *hi)
 {
@@ -188,13 +199,130 @@ FIXED_AVX512 static size_t to_float_avx512(const FixedGrid *g, const fixed128 *a
     }
     return i;
 }
+
+/* The same on AVX2, 4 entries at a time.  AVX2 lacks 64-bit max, arithmetic
+ * shift, unsigned compare and int64 -> double: each is built from what it
+ * has, with the same results (an int64 becomes hi32 * 2^32 + lo32, both
+ * exact in double, so the one rounding is the sum's, as in cvtsi2sd). */
+FIXED_AVX2 static inline void to_fixed4(FixedGrid *g, const float *x, __m256i *lo, __m256i *hi)
+{
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi64x(1);
+    const __m256i u = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)x));
+    const __m256i e = _mm256_and_si256(_mm256_srli_epi64(u, 23), _mm256_set1_epi64x(0xff));
+    const __m256i frac = _mm256_and_si256(u, _mm256_set1_epi64x(0x7fffff));
+    const __m256i nonfinite = _mm256_cmpeq_epi64(e, _mm256_set1_epi64x(0xff));
+    const __m256i big = _mm256_andnot_si256(
+        nonfinite, _mm256_cmpgt_epi64(e, _mm256_set1_epi64x(126 + g->T - g->guard)));
+    const __m256i subnormal = _mm256_cmpeq_epi64(e, zero);
+    const __m256i m = _mm256_or_si256(frac, _mm256_andnot_si256(subnormal, _mm256_set1_epi64x(0x800000)));
+    const __m256i sh = _mm256_add_epi64(_mm256_sub_epi64(e, subnormal), _mm256_set1_epi64x(g->F - 150));
+    __m256i l = _mm256_sllv_epi64(m, sh);
+    __m256i h = _mm256_or_si256(_mm256_sllv_epi64(m, _mm256_sub_epi64(sh, _mm256_set1_epi64x(64))),
+                                _mm256_srlv_epi64(m, _mm256_sub_epi64(_mm256_set1_epi64x(64), sh)));
+    const __m256i below = _mm256_cmpgt_epi64(zero, sh);
+    const __m256i s = _mm256_sub_epi64(zero, sh);
+    const __m256i half = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+    l = _mm256_blendv_epi8(l, _mm256_srlv_epi64(_mm256_add_epi64(m, half), s), below);
+    const __m256i bad = _mm256_or_si256(nonfinite, big);
+    l = _mm256_andnot_si256(bad, l);
+    h = _mm256_andnot_si256(bad, h);
+    /* Negative floats (neg = -1): -l, and ~h + 1 only where l is 0. */
+    const __m256i neg = _mm256_sub_epi64(zero, _mm256_srli_epi64(u, 31));
+    *lo = _mm256_sub_epi64(_mm256_xor_si256(l, neg), neg);
+    *hi = _mm256_sub_epi64(_mm256_xor_si256(h, neg), _mm256_and_si256(neg, _mm256_cmpeq_epi64(l, zero)));
+    const int nf = _mm256_movemask_pd(_mm256_castsi256_pd(nonfinite));
+    const int bg = _mm256_movemask_pd(_mm256_castsi256_pd(big));
+    if (nf | bg) count_bad(g, __builtin_popcount((unsigned)nf), __builtin_popcount((unsigned)bg));
+}
+
+/* a + b for 2 interleaved fixed128: the low lanes' carries (unsigned s < a,
+ * by the signed compare of both with the sign bit flipped) move up a lane. */
+FIXED_AVX2 static inline __m256i add2(__m256i a, __m256i b)
+{
+    const __m256i s = _mm256_add_epi64(a, b), flip = _mm256_set1_epi64x((long long)(1ULL << 63));
+    const __m256i carry = _mm256_cmpgt_epi64(_mm256_xor_si256(a, flip), _mm256_xor_si256(s, flip));
+    return _mm256_sub_epi64(s, _mm256_slli_si256(carry, 8));
+}
+
+FIXED_AVX2 static size_t convert_avx2(FixedGrid *g, fixed128 *acc, const float *x, size_t n, int add)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256i lo, hi;
+        to_fixed4(g, x + i, &lo, &hi);
+        const __m256i t0 = _mm256_unpacklo_epi64(lo, hi), t1 = _mm256_unpackhi_epi64(lo, hi);
+        __m256i a = _mm256_permute2x128_si256(t0, t1, 0x20), b = _mm256_permute2x128_si256(t0, t1, 0x31);
+        __m256i *p = (__m256i *)(acc + i);
+        if (add) {
+            a = add2(_mm256_loadu_si256(p), a);
+            b = add2(_mm256_loadu_si256(p + 1), b);
+        }
+        _mm256_storeu_si256(p, a);
+        _mm256_storeu_si256(p + 1, b);
+    }
+    return i;
+}
+
+FIXED_AVX2 static size_t sum_avx2(unsigned char *acc, const unsigned char *a, size_t n)
+{
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m256i *p = (__m256i *)(acc + 16 * i);
+        _mm256_storeu_si256(p, add2(_mm256_loadu_si256(p), _mm256_loadu_si256((const __m256i *)(a + 16 * i))));
+    }
+    return i;
+}
+
+/* hi32 * 2^32 of each lane in double, exactly: unsigned, or signed. */
+FIXED_AVX2 static inline __m256d upper_pd(__m256i v, int is_signed)
+{
+    const __m256i magic = _mm256_set1_epi64x(0x4330000000000000LL);   /* 2^52 */
+    __m256d d = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(v, 32), magic)),
+                              _mm256_set1_pd(4503599627370496.0));
+    if (is_signed)   /* hi32 >= 2^31 stands for hi32 - 2^32 */
+        d = _mm256_sub_pd(d, _mm256_and_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(_mm256_setzero_si256(), v)),
+                                           _mm256_set1_pd(4294967296.0)));
+    return _mm256_mul_pd(d, _mm256_set1_pd(4294967296.0));
+}
+
+FIXED_AVX2 static inline __m256d int64_pd(__m256i v, int is_signed)
+{
+    const __m256i magic = _mm256_set1_epi64x(0x4330000000000000LL);
+    const __m256d low = _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi64x(0xffffffffLL)), magic)),
+        _mm256_set1_pd(4503599627370496.0));
+    return _mm256_add_pd(upper_pd(v, is_signed), low);
+}
+
+FIXED_AVX2 static size_t to_float_avx2(const FixedGrid *g, const fixed128 *acc, float *out, size_t n)
+{
+    const __m256d scale = _mm256_set1_pd(ldexp(1.0, -g->F)), two64 = _mm256_set1_pd(18446744073709551616.0);
+    const __m256i zero = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256i *p = (const __m256i *)(acc + i);
+        const __m256i a = _mm256_loadu_si256(p), b = _mm256_loadu_si256(p + 1);
+        /* unpack gives entries 0, 2, 1, 3; the permute puts them in order */
+        const __m256i lo = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(a, b), 0xd8);
+        const __m256i hi = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(a, b), 0xd8);
+        const __m256d ulo = int64_pd(lo, 0);
+        __m256d d = _mm256_add_pd(_mm256_mul_pd(int64_pd(hi, 1), two64), ulo);
+        d = _mm256_blendv_pd(d, ulo, _mm256_castsi256_pd(_mm256_cmpeq_epi64(hi, zero)));
+        const __m256i small_neg = _mm256_and_si256(_mm256_cmpeq_epi64(hi, _mm256_set1_epi64x(-1)),
+                                                   _mm256_cmpgt_epi64(zero, lo));
+        d = _mm256_blendv_pd(d, int64_pd(lo, 1), _mm256_castsi256_pd(small_neg));
+        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(_mm256_mul_pd(d, scale)));
+    }
+    return i;
+}
 #endif
 
 void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 {
     size_t i = 0;
-#if FIXED_HAVE_AVX512
+#if FIXED_X86_SIMD
     if (use_avx512()) i = convert_avx512(g, acc, x, n, 1);
+    else if (use_avx2()) i = convert_avx2(g, acc, x, n, 1);
 #endif
     for (; i < n; i++) acc[i] += to_fixed(g, x[i]);
 }
@@ -202,8 +330,9 @@ void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 {
     size_t i = 0;
-#if FIXED_HAVE_AVX512
+#if FIXED_X86_SIMD
     if (use_avx512()) i = convert_avx512(g, acc, x, n, 0);
+    else if (use_avx2()) i = convert_avx2(g, acc, x, n, 0);
 #endif
     for (; i < n; i++) acc[i] = to_fixed(g, x[i]);
 }
@@ -228,8 +357,9 @@ void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t 
 {
     const double scale = ldexp(1.0, -g->F);
     size_t i = 0;
-#if FIXED_HAVE_AVX512
+#if FIXED_X86_SIMD
     if (use_avx512()) i = to_float_avx512(g, acc, out, n);
+    else if (use_avx2()) i = to_float_avx2(g, acc, out, n);
 #endif
     for (; i < n; i++) out[i] = to_float_1(scale, acc[i]);
 }
@@ -241,8 +371,9 @@ void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t 
 static void sum_bytes(unsigned char *acc, const unsigned char *a, size_t n)
 {
     size_t i = 0;
-#if FIXED_HAVE_AVX512
+#if FIXED_X86_SIMD
     if (use_avx512()) i = sum_avx512(acc, a, n);
+    else if (use_avx2()) i = sum_avx2(acc, a, n);
 #endif
     for (; i < n; i++) {
         unsigned __int128 x, y;
