@@ -46,6 +46,12 @@ void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
 fixed128 fixed_from_float(FixedGrid *g, float x);
 /* out[i] = acc[i] * 2^-F, rounded to float. */
 void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t n);
+/* acc[i] += a[i] (the threads' sums of a step, and the MPI operation). */
+void fixed_sum_into(fixed128 *acc, const fixed128 *a, size_t n);
+/* Tests: the widest vector loops used (the CPU's best by default); every
+ * choice gives the same integers, counts and floats. */
+typedef enum { FIXED_SIMD_BEST, FIXED_SIMD_AVX2, FIXED_SIMD_NONE } FixedSimd;
+void fixed_limit_simd(FixedSimd limit);
 /* The MPI datatype (16 bytes) and SUM operation for fixed128, created once. */
 MPI_Datatype fixed_mpi_type(void);
 MPI_Op fixed_mpi_sum(void);

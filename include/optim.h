@@ -4,6 +4,8 @@
 #define INNA_OPTIM_H
 #include <stddef.h>
 
+#include "clones.h"
+
 typedef enum { OPT_INNA, OPT_SGD, OPT_ADAM, OPT_ADAGRAD } OptimKind;
 typedef enum { PSI0_PAPER, PSI0_ZERO } Psi0Kind;
 /* Outside the enums, so that a switch over all kinds needs no default. */
@@ -46,9 +48,18 @@ void optim_init(Optimizer *o, const OptimConfig *c, size_t n, float *state);
 double optim_step_size(const OptimConfig *c, long k);
 /* One update at step k (0-based) with the averaged subgradient v. */
 void optim_step(Optimizer *o, float *theta, const float *v, long k);
+/* The same update, with v written block by block just before the update
+ * reads that block: fill(ctx, v, off, n) writes v[off, off + n).  The
+ * producer of v (the exact sum's conversion back to float) and the update
+ * then share one walk, and the block is read back from cache. */
+typedef void (*OptimFill)(void *ctx, float *v, size_t off, size_t n);
+void optim_step_fill(Optimizer *o, float *theta, float *v, long k, OptimFill fill, void *ctx);
 
-void inna_step(Optimizer *o, float *theta, const float *v, double gamma);
-void sgd_step(Optimizer *o, float *theta, const float *v, double gamma);
-void adam_step(Optimizer *o, float *theta, const float *v, double gamma, long k);
-void adagrad_step(Optimizer *o, float *theta, const float *v, double gamma);
+/* Each kind's element loop over [i0, i1) (INNA_CLONES: vectorised where the
+ * CPU allows, the same bits); optim_step sets o->initialized after the last
+ * block. */
+void inna_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1);
+void sgd_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1);
+void adam_step(Optimizer *o, float *theta, const float *v, double gamma, long k, size_t i0, size_t i1);
+void adagrad_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1);
 #endif

@@ -5,7 +5,10 @@
 #ifndef INNA_RNG_H
 #define INNA_RNG_H
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "clones.h"
 
 enum rng_stream {
     RNG_INIT = 1,    /* weight initialisation: (layer, 0), counter = element  */
@@ -38,6 +41,23 @@ static inline uint64_t rng_u64(uint64_t key, uint64_t counter)
 static inline float rng_uniform(uint64_t key, uint64_t counter)
 {
     return (float)(rng_u64(key, counter) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* rng_uniform(key, c) >= rate exactly when (rng_u64(key, c) >> 40) >= this:
+ * the uniform is x * 2^-24 with x the draw's top 24 bits, and rate * 2^24 is
+ * exact in double.  An integer compare, so loops of draws vectorise. */
+static inline uint64_t rng_keep_threshold(float rate)
+{
+    const double t = ceil((double)rate * 16777216.0);
+    return t <= 0.0 ? 0 : (uint64_t)t;
+}
+
+/* keep[j] = (rng_uniform(key, ctr0 + j) >= rate) for j < n: a dropout mask,
+ * a batch of independent counters at a time (INNA_CLONES: vectorised). */
+INNA_CLONES static inline void rng_keep(uint64_t key, uint64_t ctr0, size_t n, float rate, uint8_t *keep)
+{
+    const uint64_t thr = rng_keep_threshold(rate);
+    for (size_t j = 0; j < n; j++) keep[j] = (rng_u64(key, ctr0 + j) >> 40) >= thr;
 }
 
 /* Uniform integer in [0, n) by Lemire's multiply-shift (bias < n / 2^64). */

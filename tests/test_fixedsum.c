@@ -101,6 +101,63 @@ static void check_overflow_and_nonfinite(void)
     CHECK(g.nonfinite == 1);
 }
 
+/* A float of any class for the comparison below: zeros, subnormals, every
+ * exponent (so every shift onto both grids, overflow, inf and NaN), random
+ * mantissa and sign. */
+static float any_float(uint64_t key, uint64_t i)
+{
+    const uint64_t r = rng_u64(key, i);
+    uint32_t u = (uint32_t)r;
+    switch ((r >> 32) % 8) {
+    case 0: u &= 0x807fffffu; break;                   /* subnormal or zero */
+    case 1: u &= 0x80000000u; break;                   /* +0 or -0          */
+    case 2: u |= 0x7f800000u; break;                   /* inf or NaN        */
+    default: break;                                    /* any exponent      */
+    }
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* The vector loops (those the CPU has) against the scalar reference: the
+ * same integers, counts and floats, for lengths that leave every tail. */
+static void check_vector_matches_scalar(void)
+{
+    enum { N = 4099, WAYS = 3 };
+    static float x[N], y[N], f[WAYS][N];
+    static fixed128 acc[WAYS][N], sum[WAYS][N];
+    const FixedSimd ways[WAYS] = { FIXED_SIMD_NONE, FIXED_SIMD_AVX2, FIXED_SIMD_BEST };
+    const int grids[2] = { FIXED_T_DEFAULT, FIXED_T_MAX };
+    int bad = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t n = N - 8; n <= N; n++) {
+            const uint64_t key = rng_key(11, RNG_IID, (uint64_t)k, (uint64_t)n);
+            for (size_t i = 0; i < n; i++) {
+                x[i] = any_float(key, 2 * i);
+                y[i] = any_float(key, 2 * i + 1);
+            }
+            FixedGrid g[WAYS];
+            for (int w = 0; w < WAYS; w++) {
+                fixed_limit_simd(ways[w]);
+                fixed_grid(&g[w], grids[k], 2);
+                fixed_set(&g[w], acc[w], x, n);
+                fixed_add(&g[w], acc[w], y, n);
+                for (size_t i = 0; i < n; i++) sum[w][i] = acc[w][i] * (fixed128)(i % 3 == 0 ? -1 : 1);
+                fixed_sum_into(sum[w], acc[w], n);       /* 0 or 2 acc: carries both ways */
+                fixed_to_float(&g[w], acc[w], f[w], n);
+            }
+            fixed_limit_simd(FIXED_SIMD_BEST);
+            for (int w = 1; w < WAYS; w++) {
+                bad += g[w].overflow != g[0].overflow || g[w].nonfinite != g[0].nonfinite;
+                bad += memcmp(acc[w], acc[0], n * sizeof acc[0][0]) != 0;
+                bad += memcmp(sum[w], sum[0], n * sizeof sum[0][0]) != 0;
+                bad += memcmp(f[w], f[0], n * sizeof f[0][0]) != 0;
+            }
+            if (k == 0) bad += g[0].overflow == 0 || g[0].nonfinite == 0;   /* the inputs reach both */
+        }
+    CHECK(bad == 0);
+}
+
 /* The MPI operation adds 128-bit integers, carries included. */
 static void check_mpi_op(void)
 {
@@ -119,6 +176,7 @@ int main(int argc, char **argv)
     check_single_terms();
     check_overflow_and_nonfinite();
     check_mpi_op();
+    check_vector_matches_scalar();
     fixed_mpi_free();
     int rc = check_report("test_fixedsum");
     MPI_Finalize();

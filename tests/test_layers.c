@@ -288,6 +288,36 @@ static void test_avgpool_corner(void)
     net_free(&net);
 }
 
+/* rng_keep, the masks' batch generator (vectorised where the CPU allows),
+ * against rng_uniform(.) >= rate one counter at a time, for rates that are
+ * and are not multiples of 2^-24, and the extremes; lengths leave tails. */
+static void test_rng_keep(void)
+{
+    const float rates[] = { 0.0f, 0.3f, 0.25f, 0.5f, 0x1.000002p-1f, 0.9f, 5.0f / 16777216.0f, 1.0f };
+    static uint8_t keep[1031];
+    int bad = 0;
+    for (size_t r = 0; r < sizeof rates / sizeof rates[0]; r++)
+        for (size_t n = 1024; n <= 1031; n++) {
+            const uint64_t key = rng_key(DROP_SEED, RNG_DROPOUT, r, n), ctr0 = ((uint64_t)3 << 32) | (n * 977);
+            rng_keep(key, ctr0, n, rates[r], keep);
+            for (size_t j = 0; j < n; j++) bad += keep[j] != (rng_uniform(key, ctr0 + j) >= rates[r]);
+        }
+    /* At the boundary: a rate equal to a draw keeps it, the next float up
+     * drops it (batches of 16, so the vector loop decides). */
+    const uint64_t key = rng_key(DROP_SEED, RNG_DROPOUT, 99, 0);
+    for (uint64_t j = 0; j < 512; j++) {
+        const float u = rng_uniform(key, j);
+        rng_keep(key, j, 16, u, keep);
+        bad += keep[0] != 1;
+        rng_keep(key, j, 16, nextafterf(u, 2.0f), keep + 16);
+        bad += keep[16] != 0;
+        for (uint64_t q = 1; q < 16; q++)
+            bad += keep[q] != (rng_uniform(key, j + q) >= u) ||
+                   keep[16 + q] != (rng_uniform(key, j + q) >= nextafterf(u, 2.0f));
+    }
+    CHECK(bad == 0);
+}
+
 /* Dropout beyond the gradient check: the forward's values, the mask's keys,
  * eval mode, and masks that follow the sample, not its batch position. */
 static void test_dropout(void)
@@ -940,6 +970,7 @@ int main(void)
     test_layer_gradients();
     test_avgpool_corner();
     test_dropout();
+    test_rng_keep();
     test_kinks();
     test_softmax_xent();
     test_network_gradient(1);

@@ -257,9 +257,10 @@ static void test_layers(void)
 static void test_dropout_masks(void)
 {
     const int chans[2] = {3, 10};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 4; k++) {   /* k >= 2: the walk for any layout (see od_dropout_force_generic) */
+        od_dropout_force_generic(k >= 2);
         const LayerSpec specs[2] = {dropout_spec(0.4f), plain_spec(L_GAP)};
-        const Shape in = {chans[k], 5, 6};
+        const Shape in = {chans[k % 2], 5, 6};
         Net a, b;
         if (build(&a, ENGINE_OPENBLAS, specs, 2, in, 4) || build(&b, ENGINE_ONEDNN, specs, 2, in, 4)) return;
         for (int n = 4; n >= 3; n--) {
@@ -271,21 +272,27 @@ static void test_dropout_masks(void)
             net_layer_output(&b, 0, n, yb);
             size_t dropped = 0;
             for (size_t j = 0; j < len; j++) dropped += a.layers[0].y[j] == 0.0f;
-            printf("dropout layer 0, %d channels, n = %d: %zu of %zu dropped, oneDNN %s\n", in.c, n,
-                   dropped, len, memcmp(a.layers[0].y, yb, sizeof(float) * len) ? "DIFFERS" : "bit for bit");
+            printf("dropout layer 0, %d channels, n = %d, %s walk: %zu of %zu dropped, oneDNN %s\n", in.c,
+                   n, k >= 2 ? "generic" : "fastest", dropped, len, memcmp(a.layers[0].y, yb, sizeof(float) * len) ? "DIFFERS" : "bit for bit");
             CHECK(memcmp(a.layers[0].y, yb, sizeof(float) * len) == 0);
             CHECK(dropped > 0 && dropped < len);
             /* the blocked buffer: exactly Cp - C zero channels beyond the data */
             const OdLayer *ol = &b.dnnl->plans[n]->layers[0];
             const size_t total = dnnl_memory_desc_get_size(&ol->dst) / sizeof(float);
             size_t nonzero = 0;
-            for (size_t j = 0; j < total; j++) nonzero += b.dnnl->out[0][j] != 0.0f;
+            size_t kept = 0;   /* and the mask there is 0: dx stays zero in the padding */
+            for (size_t j = 0; j < total; j++) {
+                nonzero += b.dnnl->out[0][j] != 0.0f;
+                kept += b.layers[0].mask[j];
+            }
             CHECK(nonzero == len - dropped);
+            CHECK(kept == len - dropped);
             free(x); free(yb);
         }
         net_free(&a);
         net_free(&b);
     }
+    od_dropout_force_generic(0);
 }
 
 /* Max-pool ties, by hand: an identity 1x1 conv (exact) feeds a max-pool

@@ -247,8 +247,54 @@ static void test_init(void)
     c.momentum = 0.9;     CHECK(optim_nstate(&c) == 1);
 }
 
+/* optim_step_fill (the exact mode's update, v written block by block) gives
+ * optim_step's bits for every kind, over several blocks and a short last
+ * one, on the first step (psi_0, the SGD buffer) and after it. */
+static const float *fill_src;
+
+static void fill_copy(void *ctx, float *v, size_t off, size_t n)
+{
+    (void)ctx;
+    memcpy(v + off, fill_src + off, n * sizeof *v);
+}
+
+static void test_step_fill(void)
+{
+    enum { N = 5003, STEPS = 3 };
+    static float th_a[N], th_b[N], st_a[2 * N], st_b[2 * N], v[STEPS][N], w[N];
+    const OptimConfig cfgs[] = {
+        {.kind = OPT_INNA, .lr = 0.05, .alpha = 0.5, .beta = 0.7, .weight_decay = 1e-3},
+        {.kind = OPT_INNA, .lr = 0.05, .alpha = 0.5, .beta = 0.7, .psi0 = PSI0_ZERO},
+        {.kind = OPT_SGD, .lr = 0.05, .momentum = 0.9, .nesterov = 1, .weight_decay = 1e-3},
+        {.kind = OPT_SGD, .lr = 0.05},
+        {.kind = OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8},
+        {.kind = OPT_ADAGRAD, .lr = 0.01, .eps = 1e-10},
+    };
+    for (size_t i = 0; i < N; i++) {
+        th_a[i] = sinf((float)i);
+        for (int k = 0; k < STEPS; k++) v[k][i] = cosf((float)(i * (k + 2))) * 1e-2f;
+    }
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        Optimizer a, b;
+        optim_init(&a, &cfgs[c], N, st_a);
+        optim_init(&b, &cfgs[c], N, st_b);
+        float *ta = th_a, *tb = th_b;
+        memcpy(tb, ta, sizeof th_a);
+        for (int k = 0; k < STEPS; k++) {
+            optim_step(&a, ta, v[k], k);
+            fill_src = v[k];
+            optim_step_fill(&b, tb, w, k, fill_copy, NULL);
+        }
+        CHECK(memcmp(ta, tb, sizeof th_a) == 0);
+        CHECK(memcmp(st_a, st_b, sizeof st_a) == 0);
+        CHECK(memcmp(w, v[STEPS - 1], sizeof w) == 0);
+        CHECK(a.initialized == b.initialized);
+    }
+}
+
 int main(void)
 {
+    test_step_fill();
     test_init();
     test_step_size();
     test_inna_paper();

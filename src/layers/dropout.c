@@ -19,11 +19,8 @@ void dropout_forward(Layer *l, const float *x, int n, int train, uint64_t seed,
             }
             const uint64_t key = rng_key(seed, RNG_DROPOUT, (uint64_t)step, (uint64_t)sample_ids[i]);
             const uint64_t ctr0 = ((uint64_t)l->index << 32) | (uint64_t)c * HW;
-            for (int j = 0; j < HW; j++) {
-                uint8_t keep = rng_uniform(key, ctr0 + j) >= rate;
-                l->mask[base + j] = keep;
-                l->y[base + j] = keep ? x[base + j] * scale : 0.0f;
-            }
+            rng_keep(key, ctr0, (size_t)HW, rate, l->mask + base);
+            for (int j = 0; j < HW; j++) l->y[base + j] = l->mask[base + j] ? x[base + j] * scale : 0.0f;
         }
 }
 

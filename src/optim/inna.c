@@ -22,13 +22,13 @@ static double inna_psi0(Psi0Kind kind, double a, double b, double th, double v)
     return psi;
 }
 
-void inna_step(Optimizer *o, float *theta, const float *v, double gamma)
+INNA_CLONES void inna_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
 {
     const double a = o->cfg.alpha, b = o->cfg.beta, wd = o->cfg.weight_decay;
     const double ib = 1.0 / b, c = ib - a;
     const int first = !o->initialized;
     float *psi = o->state;
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = i0; i < i1; i++) {
         double th = theta[i];
         double g = v[i] + wd * th;
         double p = first ? inna_psi0(o->cfg.psi0, a, b, th, g) : psi[i];
@@ -36,5 +36,4 @@ void inna_step(Optimizer *o, float *theta, const float *v, double gamma)
         theta[i] = (float)(th + gamma * (common - b * g));
         psi[i] = (float)(p + gamma * common);
     }
-    o->initialized = 1;
 }

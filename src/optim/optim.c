@@ -41,13 +41,40 @@ double optim_step_size(const OptimConfig *c, long k)
     return gamma;
 }
 
+/* Entries per block of optim_step_fill: v's block (8 KiB) stays in L1
+ * between its fill and the update. */
+enum { OPTIM_BLOCK = 2048 };
+
+static void update(Optimizer *o, float *theta, const float *v, double gamma, long k, size_t i0, size_t i1)
+{
+    switch (o->cfg.kind) {
+    case OPT_INNA:    inna_step(o, theta, v, gamma, i0, i1); break;
+    case OPT_SGD:     sgd_step(o, theta, v, gamma, i0, i1); break;
+    case OPT_ADAM:    adam_step(o, theta, v, gamma, k, i0, i1); break;
+    case OPT_ADAGRAD: adagrad_step(o, theta, v, gamma, i0, i1); break;
+    }
+}
+
+/* After the first update the state vectors hold it (plain SGD has none, and
+ * stays uninitialised as it always was: the checkpoint records the flag). */
+static void mark_initialized(Optimizer *o)
+{
+    if (o->nstate > 0) o->initialized = 1;
+}
+
 void optim_step(Optimizer *o, float *theta, const float *v, long k)
 {
-    double gamma = optim_step_size(&o->cfg, k);
-    switch (o->cfg.kind) {
-    case OPT_INNA:    inna_step(o, theta, v, gamma); break;
-    case OPT_SGD:     sgd_step(o, theta, v, gamma); break;
-    case OPT_ADAM:    adam_step(o, theta, v, gamma, k); break;
-    case OPT_ADAGRAD: adagrad_step(o, theta, v, gamma); break;
+    update(o, theta, v, optim_step_size(&o->cfg, k), k, 0, o->n);
+    mark_initialized(o);
+}
+
+void optim_step_fill(Optimizer *o, float *theta, float *v, long k, OptimFill fill, void *ctx)
+{
+    const double gamma = optim_step_size(&o->cfg, k);
+    for (size_t i = 0; i < o->n; i += OPTIM_BLOCK) {
+        const size_t n = o->n - i < OPTIM_BLOCK ? o->n - i : OPTIM_BLOCK;
+        fill(ctx, v, i, n);
+        update(o, theta, v, gamma, k, i, i + n);
     }
+    mark_initialized(o);
 }

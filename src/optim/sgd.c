@@ -5,22 +5,22 @@
  * momentum == 0: theta -= gamma g, no state. */
 #include "optim.h"
 
-static void sgd_plain(Optimizer *o, float *theta, const float *v, double gamma)
+static void sgd_plain(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
 {
     const double wd = o->cfg.weight_decay;
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = i0; i < i1; i++) {
         double th = theta[i];
         theta[i] = (float)(th - gamma * (v[i] + wd * th));
     }
 }
 
-void sgd_step(Optimizer *o, float *theta, const float *v, double gamma)
+INNA_CLONES void sgd_step(Optimizer *o, float *theta, const float *v, double gamma, size_t i0, size_t i1)
 {
     const double mu = o->cfg.momentum, wd = o->cfg.weight_decay;
     const int first = !o->initialized, nest = o->cfg.nesterov;
     float *buf = o->state;
-    if (mu == 0.0) { sgd_plain(o, theta, v, gamma); return; }
-    for (size_t i = 0; i < o->n; i++) {
+    if (mu == 0.0) { sgd_plain(o, theta, v, gamma, i0, i1); return; }
+    for (size_t i = i0; i < i1; i++) {
         double th = theta[i];
         double g = v[i] + wd * th;
         double m = first ? g : mu * buf[i] + g;
@@ -28,5 +28,4 @@ void sgd_step(Optimizer *o, float *theta, const float *v, double gamma)
         buf[i] = (float)m;
         theta[i] = (float)(th - gamma * d);
     }
-    o->initialized = 1;
 }

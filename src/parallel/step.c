@@ -58,11 +58,7 @@ static void progress(Pass *p)
  * integer additions, so the order of threads does not matter. */
 static void merge_workers(Trainer *t, size_t off, size_t count)
 {
-    for (int j = 1; j < t->nworkers; j++) {
-        const fixed128 *a = t->workers[j].acc + off;
-        fixed128 *acc = t->acc + off;
-        for (size_t i = 0; i < count; i++) acc[i] += a[i];
-    }
+    for (int j = 1; j < t->nworkers; j++) fixed_sum_into(t->acc + off, t->workers[j].acc + off, count);
 }
 
 /* On the rank's last round of chunks, reduction r starts once every thread
@@ -223,6 +219,14 @@ int trainer_params_agree(const Trainer *t, unsigned long *crc)
     return lo == hi;
 }
 
+/* v_k's entries [off, off + n) from the exact sum (optim_step_fill's fill):
+ * the conversion back to float and the update walk the sum once. */
+static void grads_from_sum(void *ctx, float *v, size_t off, size_t n)
+{
+    const Trainer *t = ctx;
+    fixed_to_float(&t->workers[0].grid, t->acc + off, v + off, n);
+}
+
 void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
 {
     Net *net = &t->net;
@@ -255,16 +259,22 @@ void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
             break;
     }
     const double t2 = now();
-    /* 4. v_k (and the metrics) as floats; the same update on every rank. */
-    st->nonfinite = 0;
-    if (exact(t)) {
-        st->nonfinite = t->acc[net->nparams + NET_METRICS + STEP_FLAG_NONFINITE] != 0;
-        fixed_to_float(&t->workers[0].grid, t->acc, net->grads, net->nparams + NET_METRICS);
-    }
+    /* 4. v_k (and the metrics) as floats; the same update on every rank.
+     *    Exact: the metrics now, the gradient block by block inside the
+     *    update (optim_step_fill), so the 16-byte sum is read once. */
+    const FixedGrid *grid = &t->workers[0].grid;
+    st->nonfinite = exact(t) && t->acc[net->nparams + NET_METRICS + STEP_FLAG_NONFINITE] != 0;
+    if (exact(t)) fixed_to_float(grid, t->acc + net->nparams, net->metrics, NET_METRICS);
     st->loss = net->metrics[NET_METRIC_LOSS] / t->cfg->batch;
     st->accuracy = net->metrics[NET_METRIC_CORRECT] / t->cfg->batch;
-    if (st->nonfinite) st->loss = NAN;
-    else optim_step(&t->opt, net->params, net->grads, k);
+    if (st->nonfinite) {
+        st->loss = NAN;
+        if (exact(t)) fixed_to_float(grid, t->acc, net->grads, net->nparams);
+    } else if (exact(t)) {
+        optim_step_fill(&t->opt, net->params, net->grads, k, grads_from_sum, t);
+    } else {
+        optim_step(&t->opt, net->params, net->grads, k);
+    }
     if (k + 1 == t->test_perturb_after) net->params[0] += 1e-3f;
     const double t3 = now();
     /* 5. A signal on any rank stops every rank after this same step; every

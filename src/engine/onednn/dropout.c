@@ -50,6 +50,41 @@ static size_t offset_nc(const dnnl_memory_desc_t *md, dnnl_dim_t i, dnnl_dim_t c
     return off + (size_t)inner;
 }
 
+/* Mask bytes drawn per batch (rng_keep), then placed in the layout. */
+enum { KEEP_BATCH = 1024 };
+
+static int g_generic_only;
+
+void od_dropout_force_generic(int on) { g_generic_only = on; }
+
+/* The channel block of md when the layout is dense and blocked on channels
+ * alone (nchw: 1; nChw16c: 16), a power of two; 0 otherwise. */
+static int dense_channel_block(const dnnl_memory_desc_t *md, int W)
+{
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    const dnnl_dim_t cb = block_of(md, 1);
+    if (b->inner_nblks > 1 || (cb & (cb - 1)) || b->strides[3] != cb || b->strides[2] != cb * W)
+        return 0;
+    return (int)cb;
+}
+
+/* One channel block [c0, c0 + cb) of a sample in a dense blocked layout, in
+ * memory order: place q holds channel c0 + q % cb at spatial position q / cb,
+ * whose counter is ctr + (q % cb) * HW + q / cb (ctr: channel c0's first);
+ * channels from c0 + kmax on only pad the block (mask 0, y 0).  The draws
+ * land where they are used, and both loops vectorise. */
+INNA_CLONES static void dropout_block(uint64_t key, uint64_t ctr, uint64_t HW, int shift, uint64_t kmax,
+                                      size_t len, float rate, float scale, const float *src, float *dst,
+                                      uint8_t *mask)
+{
+    const uint64_t thr = rng_keep_threshold(rate), low = ((uint64_t)1 << shift) - 1;
+    for (size_t q = 0; q < len; q++) {
+        const uint64_t k = q & low;
+        mask[q] = (k < kmax) & ((rng_u64(key, ctr + k * HW + (q >> shift)) >> 40) >= thr);
+    }
+    for (size_t q = 0; q < len; q++) dst[q] = mask[q] ? src[q] * scale : 0.0f;
+}
+
 void od_dropout_forward(Layer *l, const OdLayer *ol, int n, const float *src, float *dst,
                         int train, uint64_t seed, long step, const long *sample_ids)
 {
@@ -62,18 +97,39 @@ void od_dropout_forward(Layer *l, const OdLayer *ol, int n, const float *src, fl
     }
     const int C = l->in.c, H = l->in.h, W = l->in.w, Cp = (int)md->padded_dims[1];
     const dnnl_dim_t sh = md->format_desc.blocking.strides[2], sw = md->format_desc.blocking.strides[3];
+    const size_t HW = (size_t)H * W;
+    const int cb = g_generic_only ? 0 : dense_channel_block(md, W);
+    if (cb) {
+        const int shift = __builtin_ctz((unsigned)cb);
+        for (int i = 0; i < n; i++) {
+            const uint64_t key = rng_key(seed, RNG_DROPOUT, (uint64_t)step, (uint64_t)sample_ids[i]);
+            for (int c0 = 0; c0 < Cp; c0 += cb) {
+                const size_t base = offset_nc(md, i, c0);
+                const uint64_t ctr = ((uint64_t)l->index << 32) | (uint64_t)c0 * HW;
+                dropout_block(key, ctr, HW, shift, (uint64_t)(C - c0 < cb ? C - c0 : cb), HW * (size_t)cb,
+                              rate, scale, src + base, dst + base, l->mask + base);
+            }
+        }
+        return;
+    }
+    uint8_t keep[KEEP_BATCH];
     for (int i = 0; i < n; i++) {
         const uint64_t key = rng_key(seed, RNG_DROPOUT, (uint64_t)step, (uint64_t)sample_ids[i]);
         for (int c = 0; c < Cp; c++) {
             const size_t base = offset_nc(md, i, c);
-            const uint64_t ctr0 = ((uint64_t)l->index << 32) | (uint64_t)c * H * W;
-            for (int h = 0; h < H; h++)
-                for (int w = 0; w < W; w++) {
+            const uint64_t ctr0 = ((uint64_t)l->index << 32) | (uint64_t)c * HW;
+            for (size_t j0 = 0; j0 < HW; j0 += KEEP_BATCH) {
+                const size_t m = HW - j0 < KEEP_BATCH ? HW - j0 : KEEP_BATCH;
+                if (c < C) rng_keep(key, ctr0 + j0, m, rate, keep);
+                else memset(keep, 0, m);
+                int h = (int)(j0 / (size_t)W), w = (int)(j0 % (size_t)W);
+                for (size_t j = 0; j < m; j++) {
                     const size_t at = base + (size_t)(h * sh + w * sw);
-                    const uint8_t keep = c < C && rng_uniform(key, ctr0 + (uint64_t)(h * W + w)) >= rate;
-                    l->mask[at] = keep;
-                    dst[at] = keep ? src[at] * scale : 0.0f;
+                    l->mask[at] = keep[j];
+                    dst[at] = keep[j] ? src[at] * scale : 0.0f;
+                    if (++w == W) { w = 0; h++; }
                 }
+            }
         }
     }
 }

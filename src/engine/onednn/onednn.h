@@ -153,4 +153,7 @@ int od_dropout_check(const OdLayer *ol, char *err, size_t errlen);
 void od_dropout_forward(Layer *l, const OdLayer *ol, int n, const float *src, float *dst,
                         int train, uint64_t seed, long step, const long *sample_ids);
 void od_dropout_backward(const Layer *l, const OdLayer *ol, const float *dy, float *dx);
+/* Tests: 1 = the forward's walk for any layout even where the layout is
+ * dense (both must give the same masks); 0 = the fastest. */
+void od_dropout_force_generic(int on);
 #endif
