@@ -73,6 +73,31 @@ refused cli_set "data.train_limit" --set data.train_limit=-4
 refused invalid_point "optim.lr -0.5" --slurm
 refused unknown_key "colour" --slurm -- --time=1
 
+# A study folder whose runs were made with another config: a key a resume may
+# not change (train.batch) is refused naming the folder and the key; one it
+# may change (run.check_every, as inna --help lists them) is not.
+study changed $'[arm a]\noptim.lr = 0.1'
+rm -rf "$work/changed"
+small=(--set data.train_limit=64 --set data.test_limit=64)
+if "$root/launch/study.sh" "$work/changed.ini" --inna "$inna" --np 1 --out "$work/changed" "${small[@]}" \
+     > "$work/changed1.out" 2>&1; then
+  "$root/launch/study.sh" "$work/changed.ini" --inna "$inna" --np 1 --out "$work/changed" "${small[@]}" \
+    --set train.batch=16 > "$work/changed2.out" 2> "$work/changed2.err"
+  rc=$?
+  if [ "$rc" = 2 ] && [ "$(wc -l < "$work/changed2.err")" = 1 ] &&
+     grep -q "^study: $work/changed/.*holds a run with train.batch = '8'" "$work/changed2.err"; then
+    echo "ok   changed key: $(cat "$work/changed2.err")"
+  else
+    fail "changed key: exit $rc, stderr '$(cat "$work/changed2.err")'"
+  fi
+  "$root/launch/study.sh" "$work/changed.ini" --inna "$inna" --np 1 --out "$work/changed" "${small[@]}" \
+    --set run.check_every=7 > "$work/changed3.out" 2>&1 \
+    && echo "ok   a key a resume may change (run.check_every) is not refused" \
+    || fail "run.check_every refused: $(tail -2 "$work/changed3.out")"
+else
+  fail "changed: the first study did not run: $(tail -3 "$work/changed1.out")"
+fi
+
 # --slurm where sbatch is not installed: PATH's programs (inna's MPI needs
 # orted) as links in one folder, without sbatch.
 mkdir -p "$work/bin"

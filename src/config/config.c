@@ -960,6 +960,17 @@ void config_print_keys(void *stream)
         if (strlen(head) > 34) fprintf(f, "  %s\n  %-34s   %s\n", head, "", k->help);
         else fprintf(f, "  %-34s   %s\n", head, k->help);
     }
+    /* The resume column, for people and for tools (src/python/inna_study.py reads it). */
+    fprintf(f, "\n  keys a resume may change:");
+    int col = 28;
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (!keys[i].resume) continue;
+        const int len = (int)(strlen(keys[i].section) + strlen(keys[i].name) + 2);
+        if (col + len > 78) { fprintf(f, "\n   "); col = 3; }
+        fprintf(f, " %s.%s", keys[i].section, keys[i].name);
+        col += len;
+    }
+    fprintf(f, "\n");
     fprintf(f,
         "\n  net.layer = <type> key=value ...   (in the config file only; the first layer\n"
         "  line of a file replaces the inherited network, later lines append)\n"

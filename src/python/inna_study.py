@@ -45,6 +45,7 @@ import concurrent.futures
 import csv
 import ctypes
 import fcntl
+import functools
 import math
 import os
 import re
@@ -66,12 +67,10 @@ STUDY_KEYS = ("name", "base", "search_epochs", "final_epochs", "seeds", "select_
 METRICS = {"train_loss": False, "test_loss": False, "train_acc": True, "test_acc": True}
 RESERVED = {"run.seed": "seeds", "run.out": "--out (the study folder)",
             "train.epochs": "search_epochs and final_epochs", "train.steps": "search_epochs and final_epochs"}
-# What inna lets a resume change (src/config/config.c: the keys marked MAY_CHANGE_ON_RESUME): not part
-# of a run's identity.
-RESUMABLE = {"train.epochs", "train.steps", "run.out", "run.threads", "run.engine", "run.log_every",
-             "run.check_every", "checkpoint.every", "checkpoint.epoch", "checkpoint.initial",
-             "checkpoint.keep", "data.dir", "data.train_images", "data.train_labels",
-             "data.test_images", "data.test_labels"}
+# `inna --help` lists the keys a resume may change (the MAY_CHANGE_ON_RESUME
+# column of src/config/config.c's key table) after this label: they are not
+# part of a run's identity.
+RESUMABLE_LABEL = "keys a resume may change:"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 EXIT_INPUT, EXIT_FAILED, EXIT_STOPPED = 2, 1, 5
 INNA_DIVERGED, INNA_STOPPED = 3, 5
@@ -427,6 +426,23 @@ def stored_config(folder):
     return None
 
 
+@functools.lru_cache(maxsize=None)
+def resumable_keys(inna):
+    """The config keys a resumed run may change, as inna itself lists them."""
+    r = subprocess.run([inna, "--help"], capture_output=True, text=True, timeout=120)
+    lines = r.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith(RESUMABLE_LABEL):
+            words = line.split(":", 1)[1].split()
+            for more in lines[i + 1:]:
+                if not more.strip():
+                    break
+                words += more.split()
+            return frozenset(words)
+    raise Refused(f"{inna} --help does not list the keys a resume may change "
+                  f"(\"{RESUMABLE_LABEL}\"): an inna older than this script?")
+
+
 def check_existing(study, inna, runs):
     """A run folder that holds a run of another config (the study file or
     --set changed since): refused, naming the folder and the first key."""
@@ -438,7 +454,7 @@ def check_existing(study, inna, runs):
             raise Refused(f"{point_where(study, run, text)}: invalid point ({run.name}): {text}")
         want, have = inna_config.read_ini(text), stored_config(run.folder)
         for key in sorted(set(want) | set(have)):
-            if key not in RESUMABLE and want.get(key) != have.get(key):
+            if key not in resumable_keys(inna) and want.get(key) != have.get(key):
                 raise Refused(f"{run.folder}: holds a run with {key} = {have.get(key)!r}, the study "
                               f"now gives {want.get(key)!r}: remove that folder or choose another --out")
 
