@@ -31,4 +31,4 @@ add_test(NAME blas_kernel_fallback
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/blas_kernel.sh $<TARGET_FILE:inna>
                  ${PROJECT_SOURCE_DIR}/configs/tiny.ini ${_runs}/blas_kernel ${INNA_MPIRUN})
 set_tests_properties(blas_kernel_fallback PROPERTIES SKIP_RETURN_CODE 77
-                     ENVIRONMENT "OPENBLAS_NUM_THREADS=1;OMP_WAIT_POLICY=passive;INNA_ENGINE=openblas")
+                     ENVIRONMENT "OMP_WAIT_POLICY=passive;INNA_ENGINE=openblas")
