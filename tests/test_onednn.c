@@ -40,12 +40,13 @@ static int build(Net *net, EngineKind e, const LayerSpec *specs, int nl, Shape i
     return rc;
 }
 
-/* Layer i's dx (in dbuf[i & 1] after its backward) as plain [c][n][h][w]. */
-static void dx_plain(Net *net, int i, int n, float *dst)
+/* Layer i's dx (what its net_layer_backward returned, bwd_to's result) as
+ * plain [c][n][h][w]. */
+static void dx_plain(Net *net, int i, int n, const float *dx, float *dst)
 {
     struct OnednnNet *o = net->dnnl;
     if (!o) {
-        memcpy(dst, net->dbuf[i & 1], sizeof(float) * shape_len(net->layers[i].in) * n);
+        memcpy(dst, dx, sizeof(float) * shape_len(net->layers[i].in) * n);
         return;
     }
     const OdLayer *ol = &o->plans[n]->layers[i];
@@ -58,7 +59,7 @@ static void dx_plain(Net *net, int i, int n, float *dst)
     od_check(dnnl_memory_desc_init_by_strides(&plain, 4, d, dnnl_f32, st), "md");
     CHECK(od_reorder(o, &r, &ol->src, &plain, 0, "r", err, sizeof err) == 0);
     CHECK(od_mem(&m[0], &ol->src, err, sizeof err) == 0 && od_mem(&m[1], &plain, err, sizeof err) == 0);
-    const OdArg a[] = {{DNNL_ARG_FROM, 0, net->dbuf[i & 1]}, {DNNL_ARG_TO, 1, dst}};
+    const OdArg a[] = {{DNNL_ARG_FROM, 0, dx}, {DNNL_ARG_TO, 1, dst}};
     od_run(o, &r, m, 2, a);
     dnnl_memory_destroy(m[0]);
     dnnl_memory_destroy(m[1]);
@@ -75,9 +76,9 @@ static double objective(Net *net, const float *x, int n, int train, const float 
     return s;
 }
 
-/* Forward, then backward from dlogits = r down to layer `to` (its dx is
- * then in dbuf[to & 1]), grads cleared first. */
-static void bwd_to(Net *net, const float *x, int n, int train, const float *r, int to)
+/* Forward, then backward from dlogits = r down to layer `to`, grads cleared
+ * first; returns layer `to`'s dx. */
+static const float *bwd_to(Net *net, const float *x, int n, int train, const float *r, int to)
 {
     net_prepare_weights(net);
     net_forward(net, x, n, train, DROP_SEED, DROP_STEP, ids, NULL);
@@ -85,6 +86,7 @@ static void bwd_to(Net *net, const float *x, int n, int train, const float *r, i
     memset(net->grads, 0, sizeof(float) * net->nparams);
     const float *dy = net->dlogits;
     for (int i = net->nlayers - 1; i >= to && dy; i--) dy = net_layer_backward(net, i, x, dy, n);
+    return dy;
 }
 
 static void fwd_bwd(Net *net, const float *x, int n, int train, const float *r)
@@ -143,10 +145,8 @@ static void compare_engines(const Case *c, Net *a, Net *b, const float *x, const
         if (i == 0) continue;
         float *da = malloc(sizeof(float) * xlen), *db = malloc(sizeof(float) * xlen);
         /* dx of layer i: the backward down to i on both */
-        bwd_to(a, x, n, c->train, r, i);
-        dx_plain(a, i, n, da);
-        bwd_to(b, x, n, c->train, r, i);
-        dx_plain(b, i, n, db);
+        dx_plain(a, i, n, bwd_to(a, x, n, c->train, r, i), da);
+        dx_plain(b, i, n, bwd_to(b, x, n, c->train, r, i), db);
         snprintf(what, sizeof what, "%s n=%d: layer %d (%s) dx", c->name, n, i + 1,
                  layer_type_name(l->spec.type));
         close_arrays(what, db, da, xlen, 1e-4, 1e-5);
@@ -320,8 +320,7 @@ static void test_maxpool_ties(void)
         for (int c = 0; c < 4; c++) net.layers[0].w[c * 4 + c] = 1.0f;
         float x[36], dx[36], r[4] = {1, 2, 3, 4};
         memcpy(x, planes, sizeof x);
-        bwd_to(&net, x, 1, 0, r, 1);
-        dx_plain(&net, 1, 1, dx);
+        dx_plain(&net, 1, 1, bwd_to(&net, x, 1, 0, r, 1), dx);
         int bad = 0;
         for (int c = 0; c < 4; c++)
             for (int j = 0; j < 9; j++) {
@@ -342,9 +341,9 @@ static void test_maxpool_ties(void)
         net.layers[0].w[0] = 1.0f;
         net.layers[0].b[0] = 0.0f;
         float px[4] = {-2, -2, -2, -2}, pdx[4], pr[1] = {5};
-        bwd_to(&net, px, 1, 0, pr, 1);
+        const float *pdx_engine = bwd_to(&net, px, 1, 0, pr, 1);
         CHECK(net.layers[1].y[0] == -2.0f);
-        dx_plain(&net, 1, 1, pdx);
+        dx_plain(&net, 1, 1, pdx_engine, pdx);
         CHECK(pdx[0] == 5.0f && pdx[1] == 0.0f && pdx[2] == 0.0f && pdx[3] == 0.0f);
         net_free(&net);
     }

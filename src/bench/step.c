@@ -231,6 +231,10 @@ static void layer_types(const Trainer *t, long steps, Result *r)
     for (int i = 0; i < t->net.nlayers; i++)
         for (int d = 0; d < 2; d++) mine[t->net.layers[i].spec.type][d] += t->layer_s[2 * i + d];
     MPI_Reduce(mine, all, 2 * L_NTYPES, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (getenv("TMP_LAYERS") && g_rank == 0)
+        for (int i = 0; i < t->net.nlayers; i++)
+            fprintf(stderr, "L%d %s fwd %.2f bwd %.2f ms\n", i, layer_type_name(t->net.layers[i].spec.type),
+                    1e3 * t->layer_s[2 * i] / steps, 1e3 * t->layer_s[2 * i + 1] / steps);
     r->fwd = r->bwd = 0.0;
     for (int c = 0; c < L_NTYPES; c++)
         for (int d = 0; d < 2; d++) {

@@ -140,7 +140,7 @@ void od_dropout_backward(const Layer *l, const OdLayer *ol, const float *dy, flo
 {
     const size_t bytes = dnnl_memory_desc_get_size(&ol->dst), len = bytes / sizeof(float);
     if (!l->dropout_active) {
-        memcpy(dx, dy, bytes);
+        if (dx != dy) memcpy(dx, dy, bytes);
         return;
     }
     const float scale = 1.0f / (1.0f - l->spec.rate);

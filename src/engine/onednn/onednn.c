@@ -480,7 +480,10 @@ float *onednn_layer_backward(Net *net, int i, const float *x, const float *dy, i
     struct OnednnNet *o = net->dnnl;
     Layer *l = &net->layers[i];
     OdLayer *ol = &plan_for(net, n)->layers[i];
-    float *dx = i ? net->dbuf[i & 1] : NULL;   /* dy of layer i lives in dbuf[(i+1)&1] */
+    /* dx in the ping-pong buffer dy is not in; an element-wise layer writes
+     * it over dy (dy is the engine's own: a dbuf or dlast), which saves a
+     * stream of writes over the largest activations. */
+    float *dx = i ? net->dbuf[dy == net->dbuf[0]] : NULL;
     if (is_last(net, i)) {
         const OdArg a[] = {{DNNL_ARG_FROM, OD_PLAIN_OUT, dy}, {DNNL_ARG_TO, OD_DIFF_DST, o->dlast}};
         od_run(o, &ol->dlogits, ol->m, 2, a);
@@ -488,11 +491,11 @@ float *onednn_layer_backward(Net *net, int i, const float *x, const float *dy, i
     }
     switch (l->spec.type) {
     case L_CONV: od_conv_backward(o, l, ol, i ? o->out[i - 1] : o->in, dy, dx); break;
-    case L_RELU: if (dx) od_relu_backward(o, ol, o->out[i], dy, dx); break;
+    case L_RELU: if (dx) od_relu_backward(o, ol, o->out[i], dy, dx = (float *)dy); break;
     case L_MAXPOOL:
     case L_AVGPOOL:
     case L_GAP: if (dx) od_pool_backward(o, l, ol, dy, dx, o->ws[i]); break;
-    case L_DROPOUT: if (dx) od_dropout_backward(l, ol, dy, dx); break;
+    case L_DROPOUT: if (dx) od_dropout_backward(l, ol, dy, dx = (float *)dy); break;
     default: break;
     }
     return dx;

@@ -147,11 +147,13 @@ void od_pool_backward(struct OnednnNet *o, const Layer *l, OdLayer *ol, const fl
 
 int od_relu_create(struct OnednnNet *o, const Layer *l, OdLayer *ol, char *err, size_t errlen);
 void od_relu_forward(struct OnednnNet *o, OdLayer *ol, const float *src, float *dst);
+/* dx may be dy (in place: the engine's backward does that). */
 void od_relu_backward(struct OnednnNet *o, OdLayer *ol, const float *y, const float *dy, float *dx);
 
 int od_dropout_check(const OdLayer *ol, char *err, size_t errlen);
 void od_dropout_forward(Layer *l, const OdLayer *ol, int n, const float *src, float *dst,
                         int train, uint64_t seed, long step, const long *sample_ids);
+/* dx may be dy, as for the relu. */
 void od_dropout_backward(const Layer *l, const OdLayer *ol, const float *dy, float *dx);
 /* Tests: 1 = the forward's walk for any layout even where the layout is
  * dense (both must give the same masks); 0 = the fastest. */
