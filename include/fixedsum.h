@@ -42,6 +42,9 @@ void fixed_grid(FixedGrid *g, int T, long terms);
 void fixed_add(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
 /* acc[i] = x[i] on the grid (the first term of a sum). */
 void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
+/* Counts x[i]'s overflow and non-finite entries as fixed_add would, without
+ * converting (the gathered chunks' grid is chosen before they are summed). */
+void fixed_scan(FixedGrid *g, const float *x, size_t n);
 /* One float on the grid (for loss-like scalars). */
 fixed128 fixed_from_float(FixedGrid *g, float x);
 /* out[i] = acc[i] * 2^-F, rounded to float. */

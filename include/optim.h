@@ -53,6 +53,9 @@ void optim_step(Optimizer *o, float *theta, const float *v, long k);
  * producer of v (the exact sum's conversion back to float) and the update
  * then share one walk, and the block is read back from cache. */
 typedef void (*OptimFill)(void *ctx, float *v, size_t off, size_t n);
+/* The largest n a fill is asked for: v's block (8 KiB) stays in L1 between
+ * its fill and the update. */
+enum { OPTIM_BLOCK = 2048 };
 void optim_step_fill(Optimizer *o, float *theta, float *v, long k, OptimFill fill, void *ctx);
 
 /* Each kind's element loop over [i0, i1) (INNA_CLONES: vectorised where the

@@ -17,37 +17,39 @@ typedef struct {
     float *x;               /* input batch of one chunk [c][chunk][h][w]    */
     int *labels;
     long *ids;              /* evaluation: the chunk's sample indices        */
-    fixed128 *acc;          /* exact: this thread's sum (worker 0: trainer->acc) */
+    fixed128 *acc;          /* exact, summed: this thread's sum (worker 0: trainer->acc) */
     FixedGrid grid;         /* the step's grid, with this thread's counts   */
     int chunk_n;            /* samples of the chunk in hand (0: none this round) */
+    int chunk_c;            /* its index in B_k                             */
 } Worker;
 
 /* The step's sum, one buffer of sum_len slots: the gradient (nparams), the
- * metrics (NET_METRICS: loss, correct count) and, exact only, two flags. */
+ * metrics (NET_METRICS: loss, correct count) and, exact summed only, two flags.
+ *
+ * Exact has two ways to the same integers (Trainer.gather):
+ *   summed: each rank converts its chunks' float gradients to the grid and
+ *     adds them (fixed128, 16 bytes a slot); the ranks' sums are allreduced;
+ *   gathered (B_k of at most dist.gather chunks): the ranks allgather every
+ *     chunk's float gradient (4 bytes a slot a chunk) and each rank converts
+ *     and adds all of them itself -- fewer bytes to move, no flags to reduce
+ *     (every rank sees every float), and no 16-byte sum kept between the
+ *     backward pass and the update. */
 enum { STEP_FLAG_OVERFLOW, STEP_FLAG_NONFINITE, STEP_FLAGS };
 
 /* What one reduction of the step carries. */
 typedef enum { RED_METRICS, RED_GRADIENT, RED_FLAGS, RED_NKINDS } ReductionKind;
 extern const char *const reduction_kind_names[RED_NKINDS];
 
-/* One allreduce of the step: slots [off, off + count) of the step's sum.
- * The list (Trainer.reductions) is built once at set-up in the order every
- * rank starts them: the metrics, each parametric layer's gradient from the
- * last layer to the first, then (exact) the flags. */
+/* One reduction of the step: slots [off, off + count) of the step's sum
+ * (gathered: every chunk's copy of them, at trainer_gather_slot).  The list
+ * (Trainer.reductions) is built once at set-up in the order every rank
+ * starts them: the metrics, each parametric layer's gradient from the last
+ * layer to the first, then (exact summed) the flags. */
 typedef struct {
     ReductionKind kind;
     int layer;              /* RED_GRADIENT: the layer; else -1             */
     size_t off, count;
 } StepReduction;
-
-/* Where the step's sum lives: exact t->acc (fixed128, fixed_mpi_sum), fast
- * net.grads (floats, MPI_SUM). */
-typedef struct {
-    void *base;
-    size_t elem_bytes;
-    MPI_Datatype type;
-    MPI_Op op;
-} StepSum;
 
 typedef struct {
     const Config *cfg;
@@ -68,8 +70,13 @@ typedef struct {
     int blas_threads;       /* threads per engine call (GEMM, oneDNN primitive):
                                exact 1; fast the rank's                      */
     Worker *workers;
-    fixed128 *acc;          /* exact: the step's sum (sum_len slots)          */
-    size_t sum_len;         /* nparams + NET_METRICS (+ STEP_FLAGS exact)     */
+    fixed128 *acc;          /* exact summed: the step's sum (sum_len slots)   */
+    size_t sum_len;         /* nparams + NET_METRICS (+ STEP_FLAGS exact summed) */
+    int gather;             /* exact gathered (see StepReduction)             */
+    float *gathered;        /* gathered: nchunks copies of the sum's slots     */
+    int *gather_counts;     /* gathered: per reduction, each rank's floats      */
+    int *gather_displs;     /*   and where they go (nreductions x size each)    */
+    fixed128 *block_acc;    /* gathered: one block of the sum, in the update    */
     StepReduction *reductions;  /* the step's allreduces, in order (see StepReduction) */
     int nreductions;
     MPI_Request *reqs;      /* one per reduction                              */
@@ -109,8 +116,18 @@ long trainer_total_steps(const Trainer *t);
  * everywhere; then the ranks agree on stopping (stop_asked: this rank got a
  * signal) and, every run.check_every steps, compare their parameters. */
 void train_step(Trainer *t, long k, int stop_asked, StepStats *st);
-/* The buffer the reductions address. */
-StepSum trainer_step_sum(const Trainer *t);
+/* Starts reduction r of t->reductions (the step's MPI_Iallreduce or, gathered,
+ * MPI_Iallgatherv); inna-bench waits on each at once for its blocking figure. */
+void trainer_start_reduction(Trainer *t, int r, MPI_Request *req);
+/* The bytes one step's reductions carry (a rank's share before and after),
+ * and the bytes of exact sums the rank holds for them. */
+size_t trainer_msg_bytes(const Trainer *t);
+size_t trainer_sum_bytes(const Trainer *t);
+/* Gathered: chunk c's copy of slots [off, off + count) of one reduction. */
+static inline float *trainer_gather_slot(const Trainer *t, size_t off, size_t count, int c)
+{
+    return t->gathered + (size_t)t->nchunks * off + (size_t)c * count;
+}
 /* A CRC-32 (zlib) of the rank's parameters: the hash runs are compared by. */
 unsigned long trainer_params_crc(const Trainer *t);
 /* Whether every rank holds the same parameters (a collective); *crc is this

@@ -169,6 +169,40 @@ static void check_mpi_op(void)
     CHECK(io[2] == ((fixed128)1 << 64));
 }
 
+/* fixed_scan counts what fixed_add would, without converting: on floats of
+ * every class (some overflow and non-finite), on floats that all fit (no
+ * count), and on one float just at / just below the overflow bound. */
+static void check_scan_counts_as_add(void)
+{
+    enum { N = 1031 };
+    static float x[N];
+    static fixed128 acc[N];
+    int bad = 0;
+    for (int T = FIXED_T_DEFAULT; T <= FIXED_T_MAX; T += FIXED_T_MAX - FIXED_T_DEFAULT) {
+        const uint64_t key = rng_key(12, RNG_IID, (uint64_t)T, 0);
+        for (size_t i = 0; i < N; i++) x[i] = any_float(key, i);
+        FixedGrid a, s;
+        fixed_grid(&a, T, 3);
+        fixed_grid(&s, T, 3);
+        fixed_add(&a, acc, x, N);
+        fixed_scan(&s, x, N);
+        bad += a.overflow != s.overflow || a.nonfinite != s.nonfinite || a.nonfinite == 0;
+    }
+    for (size_t i = 0; i < N; i++) x[i] = (float)i - 500.0f;
+    FixedGrid g;
+    fixed_grid(&g, FIXED_T_DEFAULT, 3);                 /* guard 2: |x| < 2^30 fits */
+    fixed_scan(&g, x, N);
+    bad += g.overflow != 0 || g.nonfinite != 0;
+    x[7] = 0x1p30f;                                     /* may reach 2^32 with 3 terms */
+    fixed_scan(&g, x, N);
+    bad += g.overflow != 1;
+    x[7] = 0x1.fffffep29f;                              /* the largest float below: fits */
+    fixed_grid(&g, FIXED_T_DEFAULT, 3);
+    fixed_scan(&g, x, N);
+    bad += g.overflow != 0;
+    CHECK(bad == 0);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -177,6 +211,7 @@ int main(int argc, char **argv)
     check_overflow_and_nonfinite();
     check_mpi_op();
     check_vector_matches_scalar();
+    check_scan_counts_as_add();
     fixed_mpi_free();
     int rc = check_report("test_fixedsum");
     MPI_Finalize();

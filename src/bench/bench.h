@@ -88,7 +88,9 @@ typedef struct {
     double data;            /* replayed: sampler, data_make_batch, softmax_xent */
     double convert;         /* replayed: fixed_add of this rank's chunks (exact) */
     double rest;            /* compute - layers - data                        */
-    double msg_bytes;       /* what the step reduces per rank (one message of the blocking allreduce) */
+    double msg_bytes;       /* what the step reduces per rank (trainer_msg_bytes) */
+    double sum_bytes;       /* the exact sums the rank holds (trainer_sum_bytes) */
+    char msg_what[64];      /* what the message is: "P + 4 fixed128", ...      */
     double loss;
     long nonfinite;
     double rss, hwm, base;
@@ -136,7 +138,7 @@ void print_sgemm(const GemmRef *r, double achieved);
 /* floor.c */
 void read_mem(double *rss, double *hwm);
 int reset_hwm(void);
-Floor memory_floor(const Trainer *t, double msg_bytes);
+Floor memory_floor(const Trainer *t);
 void print_memory(const Result *r);
 
 /* allreduce.c; oversub: the sweep's ranks (one thread each) exceed a node's cores. */

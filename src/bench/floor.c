@@ -29,10 +29,10 @@ int reset_hwm(void)
 
 /* Parameters and optimizer state; per worker (thread of the rank): gradients
  * (+ metric slots), what the engine holds for one chunk (Net.engine_bytes),
- * the chunk's input and the exact reduction's sum (msg_bytes: what the step
- * reduces); and the synthetic data sets (bytes, labels, shuffle
- * permutation). */
-Floor memory_floor(const Trainer *t, double msg_bytes)
+ * the chunk's input; the exact reduction's sums (trainer_sum_bytes: a 16-byte
+ * sum per worker, or the gathered chunks' floats); and the synthetic data
+ * sets (bytes, labels, shuffle permutation). */
+Floor memory_floor(const Trainer *t)
 {
     const Net *net = &t->net;
     const double W = t->nworkers;   /* every worker has its own buffers and sum */
@@ -42,7 +42,7 @@ Floor memory_floor(const Trainer *t, double msg_bytes)
     f.state = 4.0 * optim_nstate(&t->cfg->optim) * net->nparams / MIB;
     f.engine = W * (double)net->engine_bytes / MIB;
     f.input = W * 4.0 * shape_len(net->input) * net->max_n / MIB;
-    f.acc = t->cfg->reduction == REDUCE_EXACT ? W * msg_bytes / MIB : 0.0;
+    f.acc = (double)trainer_sum_bytes(t) / MIB;
     const double sample = (double)t->train.c * t->train.h * t->train.w + 1.0;
     f.data = (sample * (double)(t->train.n + t->test.n)
               + (t->cfg->sampling == SAMPLE_SHUFFLE ? 8.0 * t->train.n : 0.0)) / MIB;

@@ -66,7 +66,7 @@ static void print_table(const Result *r)
         print_row(layer_type_name((LayerType)c), r->t[c][0], r->t[c][1], 1, w);
     print_row("data+loss (replayed)", r->data, 0, 0, w);
     print_row("rest of compute", r->rest, 0, 0, w);
-    if (exact) print_row("  fixed-point (replay)", r->convert, 0, 0, w);
+    if (exact && r->convert > 0) print_row("  fixed-point (replay)", r->convert, 0, 0, w);
     print_row("MPI_Waitall (exposed)", r->wait, 0, 0, w);
     print_row("update", r->update, 0, 0, w);
     print_row("other", w - r->compute - r->wait - r->update, 0, 0, w);
@@ -87,9 +87,9 @@ static void print_split(const Result *r, const Options *o)
     printf("communication: exposed %.2f ms per step (the rank that waited least; mean over "
            "ranks %.2f ms, largest %.2f ms)\n", 1e3 * r->exposed, 1e3 * r->wait,
            1e3 * r->wait_max);
-    printf("   the same %.2f MB (%s) in %d blocking MPI_Allreduce calls alone: %.2f ms (median "
+    printf("   the same %.2f MB (%s) in %d blocking calls alone: %.2f ms (median "
            "of %ld; %.2f..%.2f) -> %.0f%% of the communication hidden\n",
-           r->msg_bytes / 1e6, r->cfg.reduction == REDUCE_EXACT ? "P + 4 fixed128" : "P + 2 floats",
+           r->msg_bytes / 1e6, r->msg_what,
            r->reduce_calls, 1e3 * r->blocking, o->reps, 1e3 * r->blocking_min, 1e3 * r->blocking_max,
            100.0 * r->hidden);
 }
@@ -175,9 +175,9 @@ void report_compare(const Result *e, const Result *f, const double *ratios, int 
         printf("; median %.3f\n", median);
     }
     printf("   exact: %d chunks of %d samples (%d..%d per rank; %d worker(s) x %d BLAS thread(s)), "
-           "%.2f MB of fixed128; fast: %d..%d samples per rank (%d BLAS thread(s)), %.2f MB of "
+           "%.2f MB (%s); fast: %d..%d samples per rank (%d BLAS thread(s)), %.2f MB of "
            "floats\n", e->nchunks, e->chunk, e->chunks_min, e->chunks_max, e->workers, e->blas,
-           e->msg_bytes / 1e6, f->n_min, f->n_max, f->blas, f->msg_bytes / 1e6);
+           e->msg_bytes / 1e6, e->msg_what, f->n_min, f->n_max, f->blas, f->msg_bytes / 1e6);
     printf("   per step, exact - fast: layers %+.2f ms, data+loss %+.2f ms, rest of compute "
            "%+.2f ms (conversion alone %.2f ms), exposed communication %+.2f ms (MPI_Waitall mean "
            "%+.2f ms), update %+.2f ms\n",

@@ -104,24 +104,26 @@ static long synthetic_size(int batch, const Options *o)
 /* ---- after the timed steps ----------------------------------------------------------*/
 
 /* The step's reductions (t->reductions, in the order the step starts them)
- * as blocking MPI_Allreduce calls with nothing else running, after a
+ * each started and waited for at once, with nothing else running, after a
  * barrier, reps times: the slowest rank's time of each round; median, min,
- * max.  msg_bytes: what one step reduces (the memory floor counts an exact
- * sum of that size per worker).  (The sum's contents are spent: the timed
- * steps are over.) */
+ * max.  msg_bytes: what one step reduces.  (The sums' contents are spent:
+ * the timed steps are over.) */
 static void blocking_allreduce(Trainer *t, long reps, Result *r)
 {
-    const StepSum sum = trainer_step_sum(t);
-    r->msg_bytes = (double)sum.elem_bytes * (double)t->sum_len;
+    const int exact = t->cfg->reduction == REDUCE_EXACT;
+    r->msg_bytes = (double)trainer_msg_bytes(t);
+    r->sum_bytes = (double)trainer_sum_bytes(t);
+    if (t->gather) snprintf(r->msg_what, sizeof r->msg_what, "%d chunks x (P + 2) floats, gathered", t->nchunks);
+    else snprintf(r->msg_what, sizeof r->msg_what, "%s", exact ? "P + 4 fixed128" : "P + 2 floats");
     r->reduce_calls = t->nreductions;
     double s[1000];
     for (long i = -1; i < reps; i++) {   /* round -1: untimed */
         MPI_Barrier(MPI_COMM_WORLD);
         const double t0 = now();
         for (int j = 0; j < t->nreductions; j++) {
-            const StepReduction *red = &t->reductions[j];
-            MPI_Allreduce(MPI_IN_PLACE, (char *)sum.base + red->off * sum.elem_bytes, (int)red->count,
-                          sum.type, sum.op, MPI_COMM_WORLD);
+            MPI_Request req;
+            trainer_start_reduction(t, j, &req);
+            MPI_Wait(&req, MPI_STATUS_IGNORE);
         }
         const double dt = allreduce_d(now() - t0, MPI_MAX);
         if (i >= 0) s[i] = dt;
@@ -162,7 +164,7 @@ static double replay_data(Trainer *t, const Options *o)
  * min(steps, 5) steps; seconds per step.  0 for fast. */
 static double replay_convert(Trainer *t, const Options *o)
 {
-    if (t->cfg->reduction != REDUCE_EXACT) return 0.0;
+    if (t->cfg->reduction != REDUCE_EXACT || t->gather) return 0.0;   /* gathered: in the update */
     const long steps = o->steps < 5 ? o->steps : 5;
     Worker *w = &t->workers[0];
     FixedGrid g;
@@ -231,10 +233,6 @@ static void layer_types(const Trainer *t, long steps, Result *r)
     for (int i = 0; i < t->net.nlayers; i++)
         for (int d = 0; d < 2; d++) mine[t->net.layers[i].spec.type][d] += t->layer_s[2 * i + d];
     MPI_Reduce(mine, all, 2 * L_NTYPES, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-    if (getenv("TMP_LAYERS") && g_rank == 0)
-        for (int i = 0; i < t->net.nlayers; i++)
-            fprintf(stderr, "L%d %s fwd %.2f bwd %.2f ms\n", i, layer_type_name(t->net.layers[i].spec.type),
-                    1e3 * t->layer_s[2 * i] / steps, 1e3 * t->layer_s[2 * i + 1] / steps);
     r->fwd = r->bwd = 0.0;
     for (int c = 0; c < L_NTYPES; c++)
         for (int d = 0; d < 2; d++) {
@@ -339,7 +337,7 @@ static int run_one(const char *path, int batch, int reduction, const Options *o,
     r->base = reduce_d(base, MPI_MAX);
     MPI_Reduce(&hwm_ok, &all_ok, 1, MPI_INT, MPI_MIN, 0, MPI_COMM_WORLD);
     r->hwm_ok = all_ok;
-    r->floor = memory_floor(&t, r->msg_bytes);
+    r->floor = memory_floor(&t);
     r->flops = count_flops(&t.net);
     t.layer_s = NULL;
     trainer_free(&t);

@@ -41,10 +41,6 @@ double optim_step_size(const OptimConfig *c, long k)
     return gamma;
 }
 
-/* Entries per block of optim_step_fill: v's block (8 KiB) stays in L1
- * between its fill and the update. */
-enum { OPTIM_BLOCK = 2048 };
-
 static void update(Optimizer *o, float *theta, const float *v, double gamma, long k, size_t i0, size_t i1)
 {
     switch (o->cfg.kind) {

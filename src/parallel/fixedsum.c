@@ -2,6 +2,7 @@
  * The conversions work on the float's bits, so they are exact and the same on
  * every machine: m * 2^(e-150) is shifted onto the grid with one rounding. */
 #include "fixedsum.h"
+#include "clones.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -338,6 +339,26 @@ void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 }
 
 fixed128 fixed_from_float(FixedGrid *g, float x) { return to_fixed(g, x); }
+
+/* The largest exponent field of x[0..n), shifted down (0xff: an inf or NaN). */
+INNA_CLONES static uint32_t max_exponent(const float *x, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        u &= 0x7f800000u;
+        m = u > m ? u : m;
+    }
+    return m >> 23;
+}
+
+void fixed_scan(FixedGrid *g, const float *x, size_t n)
+{
+    const int e = (int)max_exponent(x, n);
+    if (e != 0xff && e - 126 <= g->T - g->guard) return;   /* all fit: nothing to count */
+    for (size_t i = 0; i < n; i++) (void)to_fixed(g, x[i]);
+}
 
 /* hi * 2^64 + lo in double (two roundings, both deterministic), then scaled
  * by 2^-F (exact) and rounded to float: the result is within one float ulp

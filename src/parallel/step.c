@@ -16,7 +16,10 @@
  * reduction = exact: chunk sums are converted to 128-bit fixed point and the
  * integers are summed (associative), so v_k is the same bits for any number of
  * ranks or BLAS threads; a chunk is the unit of work, so a chunk's float
- * subgradient is itself computed identically wherever it runs.
+ * subgradient is itself computed identically wherever it runs.  Either each
+ * rank sums its chunks and the sums are allreduced, or (t->gather: B_k of at
+ * most dist.gather chunks) the chunks' floats are allgathered and every rank
+ * sums all of them, inside the update (trainer.h, StepReduction).
  * reduction = fast: one chunk per rank, float MPI_SUM (order-dependent bits). */
 #include <mpi.h>
 #include <math.h>
@@ -35,16 +38,39 @@ typedef struct {
     int nreq;
 } Pass;
 
-/* Starts reduction r (t->reductions[r]): MPI_Iallreduce of its slots of the
- * step's sum, in place. */
-static void start_reduction(Pass *p, int r)
+/* Where the step's allreduces add: exact summed t->acc (fixed128,
+ * fixed_mpi_sum), fast net.grads (floats, MPI_SUM). */
+typedef struct {
+    void *base;
+    size_t elem_bytes;
+    MPI_Datatype type;
+    MPI_Op op;
+} StepSum;
+
+static StepSum step_sum(const Trainer *t)
 {
-    Trainer *t = p->t;
-    const StepReduction *red = &t->reductions[r];
-    StepSum sum = trainer_step_sum(t);
-    MPI_Iallreduce(MPI_IN_PLACE, (char *)sum.base + red->off * sum.elem_bytes, (int)red->count,
-                   sum.type, sum.op, MPI_COMM_WORLD, &t->reqs[p->nreq++]);
+    if (exact(t)) return (StepSum){ t->acc, sizeof(fixed128), fixed_mpi_type(), fixed_mpi_sum() };
+    return (StepSum){ t->net.grads, sizeof(float), MPI_FLOAT, MPI_SUM };
 }
+
+/* Reduction r (t->reductions[r]), in place: MPI_Iallreduce of its slots of
+ * the step's sum, or, gathered, MPI_Iallgatherv of every chunk's copy of
+ * them (each rank's chunks are contiguous, so its copies are too). */
+void trainer_start_reduction(Trainer *t, int r, MPI_Request *req)
+{
+    const StepReduction *red = &t->reductions[r];
+    if (t->gather) {
+        MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, trainer_gather_slot(t, red->off, red->count, 0),
+                        t->gather_counts + (size_t)r * t->size, t->gather_displs + (size_t)r * t->size,
+                        MPI_FLOAT, MPI_COMM_WORLD, req);
+        return;
+    }
+    const StepSum sum = step_sum(t);
+    MPI_Iallreduce(MPI_IN_PLACE, (char *)sum.base + red->off * sum.elem_bytes, (int)red->count,
+                   sum.type, sum.op, MPI_COMM_WORLD, req);
+}
+
+static void start_reduction(Pass *p, int r) { trainer_start_reduction(p->t, r, &p->t->reqs[p->nreq++]); }
 
 /* Lets the non-blocking reductions advance while we compute: Open MPI moves a
  * collective along only inside MPI calls. */
@@ -72,7 +98,7 @@ static void start_when_merged(Pass *p, int r)
 #pragma omp barrier
     }
     if (omp_get_thread_num() == 0) {
-        if (exact(t)) merge_workers(t, t->reductions[r].off, t->reductions[r].count);
+        if (exact(t) && !t->gather) merge_workers(t, t->reductions[r].off, t->reductions[r].count);
         start_reduction(p, r);
     }
 }
@@ -98,6 +124,19 @@ static void time_layer(ChunkPass *c, int slot)
 
 static void forward_done(void *ctx, int i) { time_layer(ctx, 2 * i); }
 
+/* Exact: the chunk's gradient of layer l onto the grid and into the worker's
+ * sum, or (gathered) as floats into the chunk's slot of the copies. */
+static void keep_gradient(ChunkPass *c, const Layer *l)
+{
+    Trainer *t = c->p->t;
+    Worker *w = c->w;
+    const float *g = w->net->grads + l->param_off;
+    if (t->gather)
+        memcpy(trainer_gather_slot(t, l->param_off, l->nparams, w->chunk_c), g, sizeof(float) * l->nparams);
+    else
+        (c->first ? fixed_set : fixed_add)(&w->grid, w->acc + l->param_off, g, l->nparams);
+}
+
 static void backward_done(void *ctx, int i)
 {
     ChunkPass *c = ctx;
@@ -106,9 +145,7 @@ static void backward_done(void *ctx, int i)
     const Layer *l = &net->layers[i];
     time_layer(c, 2 * i + 1);
     if (l->nparams) {
-        if (exact(t) && c->w->chunk_n)
-            (c->first ? fixed_set : fixed_add)(&c->w->grid, c->w->acc + l->param_off,
-                                               net->grads + l->param_off, l->nparams);
+        if (exact(t) && c->w->chunk_n) keep_gradient(c, l);
         if (c->last) start_when_merged(c->p, c->next++);
     }
     if (omp_get_thread_num() == 0) progress(c->p);
@@ -133,7 +170,12 @@ static void chunk_forward(ChunkPass *cp, long k, int c)
     const double loss = softmax_xent(logits, w->labels, net->classes, n,
                                      1.0f / (float)t->cfg->batch, net->dlogits, &correct);
     w->chunk_n = n;
-    if (exact(t)) {
+    w->chunk_c = c;
+    if (t->gather) {
+        float *m = trainer_gather_slot(t, net->nparams, NET_METRICS, c);
+        m[NET_METRIC_LOSS] = (float)loss;
+        m[NET_METRIC_CORRECT] = (float)correct;
+    } else if (exact(t)) {
         fixed128 *m = w->acc + t->net.nparams;
         if (cp->first) m[NET_METRIC_LOSS] = m[NET_METRIC_CORRECT] = 0;
         m[NET_METRIC_LOSS] += fixed_from_float(&w->grid, (float)loss);
@@ -189,7 +231,7 @@ static void clear_sums(Trainer *t, int T)
     const int nlocal = t->chunk_last - t->chunk_first;
     for (int j = 0; j < t->nworkers; j++) {
         fixed_grid(&t->workers[j].grid, T, t->nchunks);
-        if (exact(t) && j >= nlocal) memset(t->workers[j].acc, 0, sizeof(fixed128) * t->sum_len);
+        if (exact(t) && !t->gather && j >= nlocal) memset(t->workers[j].acc, 0, sizeof(fixed128) * t->sum_len);
     }
     if (!exact(t)) net_zero_grad(&t->net);
 }
@@ -219,12 +261,80 @@ int trainer_params_agree(const Trainer *t, unsigned long *crc)
     return lo == hi;
 }
 
+/* The exact sum's grid and source for the conversion back to float. */
+typedef struct {
+    Trainer *t;
+    FixedGrid grid;
+} ExactFill;
+
 /* v_k's entries [off, off + n) from the exact sum (optim_step_fill's fill):
  * the conversion back to float and the update walk the sum once. */
 static void grads_from_sum(void *ctx, float *v, size_t off, size_t n)
 {
-    const Trainer *t = ctx;
-    fixed_to_float(&t->workers[0].grid, t->acc + off, v + off, n);
+    ExactFill *f = ctx;
+    fixed_to_float(&f->grid, f->t->acc + off, v + off, n);
+}
+
+/* The gradient reduction holding slot i. */
+static const StepReduction *gradient_at(const Trainer *t, size_t i)
+{
+    for (int r = 0;; r++)
+        if (t->reductions[r].kind == RED_GRADIENT && i - t->reductions[r].off < t->reductions[r].count)
+            return &t->reductions[r];
+}
+
+/* Gathered, the same for n <= OPTIM_BLOCK entries: every chunk's floats onto
+ * the grid, summed in t->block_acc (integers: any order gives the same),
+ * back to float. */
+static void grads_from_chunks(void *ctx, float *v, size_t off, size_t n)
+{
+    ExactFill *f = ctx;
+    Trainer *t = f->t;
+    while (n) {
+        const StepReduction *red = gradient_at(t, off);
+        const size_t m = red->off + red->count - off < n ? red->off + red->count - off : n;
+        for (int c = 0; c < t->nchunks; c++)
+            (c ? fixed_add : fixed_set)(&f->grid, t->block_acc,
+                                        trainer_gather_slot(t, red->off, red->count, c) + (off - red->off), m);
+        fixed_to_float(&f->grid, t->block_acc, v + off, m);
+        off += m;
+        n -= m;
+    }
+}
+
+/* Gathered: the grid of the step, as the summed step chooses it (a float too
+ * large for the default grid: the widest; there, too large is non-finite),
+ * with its counts -- every rank sees the same floats, so the same grid. */
+static FixedGrid gathered_grid(const Trainer *t)
+{
+    FixedGrid g;
+    const size_t len = t->sum_len * (size_t)t->nchunks;
+    fixed_grid(&g, FIXED_T_DEFAULT, t->nchunks);
+    fixed_scan(&g, t->gathered, len);
+    if (g.overflow) {
+        fixed_grid(&g, FIXED_T_MAX, t->nchunks);
+        fixed_scan(&g, t->gathered, len);
+    }
+    return g;
+}
+
+/* Exact: the step's grid and whether a subgradient was non-finite; the
+ * metrics as floats. */
+static int exact_metrics(Trainer *t, ExactFill *f)
+{
+    Net *net = &t->net;
+    if (!t->gather) {
+        f->grid = t->workers[0].grid;
+        fixed_to_float(&f->grid, t->acc + net->nparams, net->metrics, NET_METRICS);
+        return t->acc[net->nparams + NET_METRICS + STEP_FLAG_NONFINITE] != 0;
+    }
+    f->grid = gathered_grid(t);
+    const int nonfinite = f->grid.nonfinite != 0;
+    fixed128 m[NET_METRICS];
+    for (int c = 0; c < t->nchunks; c++)
+        (c ? fixed_add : fixed_set)(&f->grid, m, trainer_gather_slot(t, net->nparams, NET_METRICS, c), NET_METRICS);
+    fixed_to_float(&f->grid, m, net->metrics, NET_METRICS);
+    return nonfinite;
 }
 
 void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
@@ -244,9 +354,10 @@ void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
          *    t->reductions (MPI_Iallreduce, start_reduction), each started as
          *    soon as its slots are final.  A rank without chunks starts the
          *    same reductions, of zeros, in the same order. */
+        const int summed = exact(t) && !t->gather;
         if (nlocal) compute_chunks(&p, k);
-        else for (int r = 0; r < t->nreductions - exact(t); r++) start_reduction(&p, r);
-        if (exact(t)) {   /* the flags last, so they are complete */
+        else for (int r = 0; r < t->nreductions - summed; r++) start_reduction(&p, r);
+        if (summed) {   /* the flags last, so they are complete */
             count_flags(t);
             start_reduction(&p, t->nreductions - 1);
         }
@@ -255,23 +366,25 @@ void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
         wait += now() - t1;
         /* A gradient too large for this grid: every rank sees the same
          * count, so every rank redoes the step on the widest grid. */
-        if (!exact(t) || t->acc[net->nparams + NET_METRICS + STEP_FLAG_OVERFLOW] == 0 || T >= FIXED_T_MAX)
+        if (!summed || t->acc[net->nparams + NET_METRICS + STEP_FLAG_OVERFLOW] == 0 || T >= FIXED_T_MAX)
             break;
     }
     const double t2 = now();
     /* 4. v_k (and the metrics) as floats; the same update on every rank.
      *    Exact: the metrics now, the gradient block by block inside the
-     *    update (optim_step_fill), so the 16-byte sum is read once. */
-    const FixedGrid *grid = &t->workers[0].grid;
-    st->nonfinite = exact(t) && t->acc[net->nparams + NET_METRICS + STEP_FLAG_NONFINITE] != 0;
-    if (exact(t)) fixed_to_float(grid, t->acc + net->nparams, net->metrics, NET_METRICS);
+     *    update (optim_step_fill), so the sum (or the gathered floats) is
+     *    read once. */
+    ExactFill fill = { .t = t };
+    const OptimFill from = t->gather ? grads_from_chunks : grads_from_sum;
+    st->nonfinite = exact(t) && exact_metrics(t, &fill);
     st->loss = net->metrics[NET_METRIC_LOSS] / t->cfg->batch;
     st->accuracy = net->metrics[NET_METRIC_CORRECT] / t->cfg->batch;
     if (st->nonfinite) {
         st->loss = NAN;
-        if (exact(t)) fixed_to_float(grid, t->acc, net->grads, net->nparams);
+        for (size_t i = 0; i < net->nparams; i += OPTIM_BLOCK)
+            from(&fill, net->grads, i, net->nparams - i < OPTIM_BLOCK ? net->nparams - i : OPTIM_BLOCK);
     } else if (exact(t)) {
-        optim_step_fill(&t->opt, net->params, net->grads, k, grads_from_sum, t);
+        optim_step_fill(&t->opt, net->params, net->grads, k, from, &fill);
     } else {
         optim_step(&t->opt, net->params, net->grads, k);
     }

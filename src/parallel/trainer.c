@@ -121,9 +121,9 @@ static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
     w->x = alloc_aligned(in_len * (size_t)t->chunk * sizeof(float));
     w->labels = malloc(sizeof(int) * (size_t)t->chunk);
     w->ids = malloc(sizeof(long) * (size_t)t->chunk);
-    if (c->reduction == REDUCE_EXACT)
-        w->acc = j == 0 ? t->acc : alloc_aligned(sizeof(fixed128) * t->sum_len);
-    if (!w->x || !w->labels || !w->ids || (c->reduction == REDUCE_EXACT && !w->acc)) {
+    const int summed = c->reduction == REDUCE_EXACT && !t->gather;
+    if (summed) w->acc = j == 0 ? t->acc : alloc_aligned(sizeof(fixed128) * t->sum_len);
+    if (!w->x || !w->labels || !w->ids || (summed && !w->acc)) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
@@ -178,31 +178,60 @@ static int list_reductions(const Net *net, int exact, StepReduction *out)
     return n;
 }
 
-StepSum trainer_step_sum(const Trainer *t)
+/* Gathered: for each reduction, the floats each rank contributes (its
+ * chunks' copies of the reduction's slots) and where they land. */
+static void gather_layout(Trainer *t)
 {
-    if (t->cfg->reduction == REDUCE_EXACT)
-        return (StepSum){ t->acc, sizeof(fixed128), fixed_mpi_type(), fixed_mpi_sum() };
-    return (StepSum){ t->net.grads, sizeof(float), MPI_FLOAT, MPI_SUM };
+    for (int r = 0; r < t->nreductions; r++)
+        for (int q = 0; q < t->size; q++) {
+            const int c0 = share_begin(t->nchunks, q, t->size), c1 = share_begin(t->nchunks, q + 1, t->size);
+            const size_t count = t->reductions[r].count;
+            t->gather_counts[r * t->size + q] = (int)((size_t)(c1 - c0) * count);
+            t->gather_displs[r * t->size + q] = (int)((size_t)c0 * count);
+        }
+}
+
+size_t trainer_msg_bytes(const Trainer *t)
+{
+    if (t->cfg->reduction != REDUCE_EXACT) return sizeof(float) * t->sum_len;
+    if (t->gather) return sizeof(float) * t->sum_len * (size_t)t->nchunks;
+    return sizeof(fixed128) * t->sum_len;
+}
+
+size_t trainer_sum_bytes(const Trainer *t)
+{
+    if (t->cfg->reduction != REDUCE_EXACT) return 0;
+    if (t->gather) return trainer_msg_bytes(t) + sizeof(fixed128) * OPTIM_BLOCK;
+    return sizeof(fixed128) * t->sum_len * (size_t)t->nworkers;
 }
 
 static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
 {
     const Net *net = &t->net;
     const Config *c = t->cfg;
-    const int exact = c->reduction == REDUCE_EXACT;
+    const int exact = c->reduction == REDUCE_EXACT, summed = exact && !t->gather;
     t->opt_state = calloc((size_t)optim_nstate(&c->optim) * net->nparams + 1, sizeof(float));
     t->ids = malloc(sizeof(long) * (size_t)(t->last - t->first + 1));
-    t->sum_len = net->nparams + NET_METRICS + (exact ? STEP_FLAGS : 0);
-    t->nreductions = list_reductions(net, exact, NULL);
+    t->sum_len = net->nparams + NET_METRICS + (summed ? STEP_FLAGS : 0);
+    t->nreductions = list_reductions(net, summed, NULL);
     t->reductions = malloc(sizeof(StepReduction) * (size_t)t->nreductions);
     t->reqs = malloc(sizeof(MPI_Request) * (size_t)t->nreductions);
     t->workers = calloc((size_t)t->nworkers, sizeof(Worker));
-    if (exact) t->acc = alloc_aligned(sizeof(fixed128) * t->sum_len);
-    if (!t->opt_state || !t->ids || !t->reductions || !t->reqs || !t->workers || (exact && !t->acc)) {
+    if (summed) t->acc = alloc_aligned(sizeof(fixed128) * t->sum_len);
+    if (t->gather) {
+        const size_t cells = (size_t)t->nreductions * (size_t)t->size;
+        t->gathered = alloc_aligned(sizeof(float) * t->sum_len * (size_t)t->nchunks);
+        t->block_acc = alloc_aligned(sizeof(fixed128) * OPTIM_BLOCK);
+        t->gather_counts = malloc(sizeof(int) * cells);
+        t->gather_displs = malloc(sizeof(int) * cells);
+    }
+    if (!t->opt_state || !t->ids || !t->reductions || !t->reqs || !t->workers || (summed && !t->acc) ||
+        (t->gather && (!t->gathered || !t->block_acc || !t->gather_counts || !t->gather_displs))) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
-    list_reductions(net, exact, t->reductions);
+    list_reductions(net, summed, t->reductions);
+    if (t->gather) gather_layout(t);
     for (int j = 0; j < t->nworkers; j++) {
         int rc = alloc_worker(t, j, err, errlen);
         if (rc) return rc;
@@ -233,6 +262,7 @@ int trainer_init(Trainer *t, const Config *cfg, int rank, int size, int cores, c
     t->chunk_last = share_begin(t->nchunks, rank + 1, size);
     t->first = t->chunk_first * t->chunk < cfg->batch ? t->chunk_first * t->chunk : cfg->batch;
     t->last = t->chunk_last * t->chunk < cfg->batch ? t->chunk_last * t->chunk : cfg->batch;
+    t->gather = cfg->reduction == REDUCE_EXACT && t->nchunks <= cfg->gather;
     const EngineKind engine = engine_resolve(cfg->engine);
     int rc = set_threads(t, engine, err, errlen);
     if (rc) return rc;
@@ -278,6 +308,10 @@ void trainer_free(Trainer *t)
     free(t->workers);
     free(t->ids);
     free(t->acc);
+    free(t->gathered);
+    free(t->block_acc);
+    free(t->gather_counts);
+    free(t->gather_displs);
     free(t->reductions);
     free(t->reqs);
 }
