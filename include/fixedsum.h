@@ -49,6 +49,10 @@ void fixed_scan(FixedGrid *g, const float *x, size_t n);
 fixed128 fixed_from_float(FixedGrid *g, float x);
 /* out[i] = acc[i] * 2^-F, rounded to float. */
 void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t n);
+/* out[i] = x[0][i] + ... + x[nx-1][i] summed on the grid, back to float:
+ * fixed_set, fixed_add and fixed_to_float in one pass (the same floats and
+ * counts), the sums never stored; nx >= 1. */
+void fixed_sum_to_float(FixedGrid *g, const float *const *x, int nx, float *out, size_t n);
 /* acc[i] += a[i] (the threads' sums of a step, and the MPI operation). */
 void fixed_sum_into(fixed128 *acc, const fixed128 *a, size_t n);
 /* Tests: the widest vector loops used (the CPU's best by default); every

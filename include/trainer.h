@@ -76,7 +76,6 @@ typedef struct {
     float *gathered;        /* gathered: nchunks copies of the sum's slots     */
     int *gather_counts;     /* gathered: per reduction, each rank's floats      */
     int *gather_displs;     /*   and where they go (nreductions x size each)    */
-    fixed128 *block_acc;    /* gathered: one block of the sum, in the update    */
     StepReduction *reductions;  /* the step's allreduces, in order (see StepReduction) */
     int nreductions;
     MPI_Request *reqs;      /* one per reduction                              */

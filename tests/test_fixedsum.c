@@ -203,6 +203,42 @@ static void check_scan_counts_as_add(void)
     CHECK(bad == 0);
 }
 
+/* fixed_sum_to_float against fixed_set, fixed_add and fixed_to_float: the
+ * same floats and counts for 1 to 4 terms of any class, both grids, every
+ * vector width, lengths that leave every tail. */
+static void check_sum_to_float(void)
+{
+    enum { N = 1029, TERMS = 4 };
+    static float x[TERMS][N], want[N], got[N];
+    static fixed128 acc[N];
+    const FixedSimd ways[3] = { FIXED_SIMD_NONE, FIXED_SIMD_AVX2, FIXED_SIMD_BEST };
+    int bad = 0;
+    for (int T = FIXED_T_DEFAULT; T <= FIXED_T_MAX; T += FIXED_T_MAX - FIXED_T_DEFAULT)
+        for (int nx = 1; nx <= TERMS; nx++)
+            for (size_t n = N - 8; n <= N; n += 4) {
+                const uint64_t key = rng_key(13, RNG_IID, (uint64_t)T, (uint64_t)(nx * N + n));
+                const float *xs[TERMS];
+                for (int k = 0; k < nx; k++) {
+                    xs[k] = x[k];
+                    for (size_t i = 0; i < n; i++) x[k][i] = any_float(key, (uint64_t)k * N + i);
+                }
+                for (int w = 0; w < 3; w++) {
+                    fixed_limit_simd(ways[w]);
+                    FixedGrid a, b;
+                    fixed_grid(&a, T, nx);
+                    fixed_grid(&b, T, nx);
+                    fixed_set(&a, acc, x[0], n);
+                    for (int k = 1; k < nx; k++) fixed_add(&a, acc, x[k], n);
+                    fixed_to_float(&a, acc, want, n);
+                    fixed_sum_to_float(&b, xs, nx, got, n);
+                    bad += memcmp(want, got, n * sizeof got[0]) != 0;
+                    bad += a.overflow != b.overflow || a.nonfinite != b.nonfinite;
+                }
+                fixed_limit_simd(FIXED_SIMD_BEST);
+            }
+    CHECK(bad == 0);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -212,6 +248,7 @@ int main(int argc, char **argv)
     check_mpi_op();
     check_vector_matches_scalar();
     check_scan_counts_as_add();
+    check_sum_to_float();
     fixed_mpi_free();
     int rc = check_report("test_fixedsum");
     MPI_Finalize();

@@ -113,7 +113,7 @@ static void usage(FILE *f)
         "    one chunk (Net.engine_bytes: layer outputs and their gradients, im2col,\n"
         "    max-pool argmax, dropout masks, dlogits; oneDNN: all it allocated), the\n"
         "    input chunk, and (exact) the 128-bit sum the step reduces per worker\n"
-        "    (gathered: the chunks' floats and one block of sums).  Beyond the floor\n"
+        "    (gathered: the chunks' floats).  Beyond the floor\n"
         "    and the base: Open MPI's buffers for the in-flight non-blocking\n"
         "    reductions (about one message's size for the summed allreduces).\n"
         "  exact vs fast: exact computes B_k in chunks of dist.chunk, converts each\n"

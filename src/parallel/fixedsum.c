@@ -178,9 +178,25 @@ FIXED_AVX512 static size_t sum_avx512(unsigned char *acc, const unsigned char *a
     return i;
 }
 
+/* 8 fixed128 given as their low and high halves, one entry per lane, to
+ * float (to_float_1's arithmetic). */
+FIXED_AVX512 static inline __m256 lanes_to_float8(__m512i lo, __m512i hi, __m512d scale)
+{
+    const __m512d two64 = _mm512_set1_pd(18446744073709551616.0);
+    const __m512d ulo = _mm512_cvtepu64_pd(lo);
+    /* (double)hi * 2^64 is exact: adding (double)lo is the one rounding,
+     * whether or not the compiler fuses the two. */
+    __m512d d = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi64_pd(hi), two64), ulo);
+    d = _mm512_mask_mov_pd(d, _mm512_cmpeq_epi64_mask(hi, _mm512_setzero_si512()), ulo);
+    const __mmask8 small_neg = _mm512_cmpeq_epi64_mask(hi, _mm512_set1_epi64(-1)) &
+                               _mm512_cmplt_epi64_mask(lo, _mm512_setzero_si512());
+    d = _mm512_mask_mov_pd(d, small_neg, _mm512_cvtepi64_pd(lo));
+    return _mm512_cvtpd_ps(_mm512_mul_pd(d, scale));
+}
+
 FIXED_AVX512 static size_t to_float_avx512(const FixedGrid *g, const fixed128 *acc, float *out, size_t n)
 {
-    const __m512d scale = _mm512_set1_pd(ldexp(1.0, -g->F)), two64 = _mm512_set1_pd(18446744073709551616.0);
+    const __m512d scale = _mm512_set1_pd(ldexp(1.0, -g->F));
     const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
     size_t i = 0;
@@ -188,15 +204,30 @@ FIXED_AVX512 static size_t to_float_avx512(const FixedGrid *g, const fixed128 *a
         const long long *p = (const long long *)(acc + i);
         const __m512i a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 8);
         const __m512i lo = _mm512_permutex2var_epi64(a, even, b), hi = _mm512_permutex2var_epi64(a, odd, b);
-        const __m512d ulo = _mm512_cvtepu64_pd(lo);
-        /* (double)hi * 2^64 is exact: adding (double)lo is the one rounding,
-         * whether or not the compiler fuses the two. */
-        __m512d d = _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepi64_pd(hi), two64), ulo);
-        d = _mm512_mask_mov_pd(d, _mm512_cmpeq_epi64_mask(hi, _mm512_setzero_si512()), ulo);
-        const __mmask8 small_neg = _mm512_cmpeq_epi64_mask(hi, _mm512_set1_epi64(-1)) &
-                                   _mm512_cmplt_epi64_mask(lo, _mm512_setzero_si512());
-        d = _mm512_mask_mov_pd(d, small_neg, _mm512_cvtepi64_pd(lo));
-        _mm256_storeu_ps(out + i, _mm512_cvtpd_ps(_mm512_mul_pd(d, scale)));
+        _mm256_storeu_ps(out + i, lanes_to_float8(lo, hi, scale));
+    }
+    return i;
+}
+
+/* fixed_sum_to_float, 8 entries at a time: the terms' integers are added in
+ * registers (low halves, the carry into the high halves), never stored. */
+FIXED_AVX512 static size_t sum_to_float_avx512(FixedGrid *g, const float *const *x, int nx, float *out, size_t n)
+{
+    const __m512d scale = _mm512_set1_pd(ldexp(1.0, -g->F));
+    const __m512i one = _mm512_set1_epi64(1);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512i lo, hi;
+        to_fixed8(g, x[0] + i, &lo, &hi);
+        for (int k = 1; k < nx; k++) {
+            __m512i l, h;
+            to_fixed8(g, x[k] + i, &l, &h);
+            const __m512i s = _mm512_add_epi64(lo, l);
+            hi = _mm512_add_epi64(hi, h);
+            hi = _mm512_mask_add_epi64(hi, _mm512_cmplt_epu64_mask(s, lo), hi, one);
+            lo = s;
+        }
+        _mm256_storeu_ps(out + i, lanes_to_float8(lo, hi, scale));
     }
     return i;
 }
@@ -383,6 +414,22 @@ void fixed_to_float(const FixedGrid *g, const fixed128 *acc, float *out, size_t 
     else if (use_avx2()) i = to_float_avx2(g, acc, out, n);
 #endif
     for (; i < n; i++) out[i] = to_float_1(scale, acc[i]);
+}
+
+void fixed_sum_to_float(FixedGrid *g, const float *const *x, int nx, float *out, size_t n)
+{
+    enum { PIECE = 256 };
+    fixed128 acc[PIECE];
+    size_t i = 0;
+#if FIXED_X86_SIMD
+    if (use_avx512()) i = sum_to_float_avx512(g, x, nx, out, n);
+#endif
+    for (; i < n; i += PIECE) {   /* elsewhere, and the tail: the three steps */
+        const size_t m = n - i < PIECE ? n - i : PIECE;
+        fixed_set(g, acc, x[0] + i, m);
+        for (int k = 1; k < nx; k++) fixed_add(g, acc, x[k] + i, m);
+        fixed_to_float(g, acc, out + i, m);
+    }
 }
 
 /* Unsigned arithmetic, so the addition is defined even if it wrapped (it

@@ -283,20 +283,18 @@ static const StepReduction *gradient_at(const Trainer *t, size_t i)
             return &t->reductions[r];
 }
 
-/* Gathered, the same for n <= OPTIM_BLOCK entries: every chunk's floats onto
- * the grid, summed in t->block_acc (integers: any order gives the same),
- * back to float. */
+/* Gathered, the same: every chunk's floats onto the grid and summed
+ * (integers: any order gives the same), back to float, in one pass. */
 static void grads_from_chunks(void *ctx, float *v, size_t off, size_t n)
 {
     ExactFill *f = ctx;
     Trainer *t = f->t;
+    const float *x[t->nchunks];
     while (n) {
         const StepReduction *red = gradient_at(t, off);
         const size_t m = red->off + red->count - off < n ? red->off + red->count - off : n;
-        for (int c = 0; c < t->nchunks; c++)
-            (c ? fixed_add : fixed_set)(&f->grid, t->block_acc,
-                                        trainer_gather_slot(t, red->off, red->count, c) + (off - red->off), m);
-        fixed_to_float(&f->grid, t->block_acc, v + off, m);
+        for (int c = 0; c < t->nchunks; c++) x[c] = trainer_gather_slot(t, red->off, red->count, c) + (off - red->off);
+        fixed_sum_to_float(&f->grid, x, t->nchunks, v + off, m);
         off += m;
         n -= m;
     }
@@ -330,10 +328,9 @@ static int exact_metrics(Trainer *t, ExactFill *f)
     }
     f->grid = gathered_grid(t);
     const int nonfinite = f->grid.nonfinite != 0;
-    fixed128 m[NET_METRICS];
-    for (int c = 0; c < t->nchunks; c++)
-        (c ? fixed_add : fixed_set)(&f->grid, m, trainer_gather_slot(t, net->nparams, NET_METRICS, c), NET_METRICS);
-    fixed_to_float(&f->grid, m, net->metrics, NET_METRICS);
+    const float *x[t->nchunks];
+    for (int c = 0; c < t->nchunks; c++) x[c] = trainer_gather_slot(t, net->nparams, NET_METRICS, c);
+    fixed_sum_to_float(&f->grid, x, t->nchunks, net->metrics, NET_METRICS);
     return nonfinite;
 }
 
@@ -381,8 +378,7 @@ void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
     st->accuracy = net->metrics[NET_METRIC_CORRECT] / t->cfg->batch;
     if (st->nonfinite) {
         st->loss = NAN;
-        for (size_t i = 0; i < net->nparams; i += OPTIM_BLOCK)
-            from(&fill, net->grads, i, net->nparams - i < OPTIM_BLOCK ? net->nparams - i : OPTIM_BLOCK);
+        from(&fill, net->grads, 0, net->nparams);
     } else if (exact(t)) {
         optim_step_fill(&t->opt, net->params, net->grads, k, from, &fill);
     } else {

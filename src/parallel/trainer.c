@@ -201,7 +201,7 @@ size_t trainer_msg_bytes(const Trainer *t)
 size_t trainer_sum_bytes(const Trainer *t)
 {
     if (t->cfg->reduction != REDUCE_EXACT) return 0;
-    if (t->gather) return trainer_msg_bytes(t) + sizeof(fixed128) * OPTIM_BLOCK;
+    if (t->gather) return trainer_msg_bytes(t);
     return sizeof(fixed128) * t->sum_len * (size_t)t->nworkers;
 }
 
@@ -221,12 +221,11 @@ static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
     if (t->gather) {
         const size_t cells = (size_t)t->nreductions * (size_t)t->size;
         t->gathered = alloc_aligned(sizeof(float) * t->sum_len * (size_t)t->nchunks);
-        t->block_acc = alloc_aligned(sizeof(fixed128) * OPTIM_BLOCK);
         t->gather_counts = malloc(sizeof(int) * cells);
         t->gather_displs = malloc(sizeof(int) * cells);
     }
     if (!t->opt_state || !t->ids || !t->reductions || !t->reqs || !t->workers || (summed && !t->acc) ||
-        (t->gather && (!t->gathered || !t->block_acc || !t->gather_counts || !t->gather_displs))) {
+        (t->gather && (!t->gathered || !t->gather_counts || !t->gather_displs))) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
@@ -309,7 +308,6 @@ void trainer_free(Trainer *t)
     free(t->ids);
     free(t->acc);
     free(t->gathered);
-    free(t->block_acc);
     free(t->gather_counts);
     free(t->gather_displs);
     free(t->reductions);
