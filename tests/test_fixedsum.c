@@ -203,9 +203,26 @@ static void check_scan_counts_as_add(void)
     CHECK(bad == 0);
 }
 
+/* A gradient-like term: magnitudes 2^-30 .. 2^2 (the sums' shortcut for
+ * terms of close exponents is taken and missed), with +0 and -0, values
+ * below the grid's resolution, and (k > 0) the negation of term 0. */
+static float like_gradient(uint64_t key, int k, size_t i, float term0)
+{
+    const uint64_t r = rng_u64(key, (uint64_t)k * 1000003u + i);
+    switch (r % 32) {
+    case 0: return (r >> 8) & 1 ? -0.0f : 0.0f;
+    case 1: return ldexpf((float)((r >> 8) & 0xffffff), -24 - 80);       /* below 2^-71 */
+    case 2: if (k > 0) return -term0; break;
+    default: break;
+    }
+    const float m = 1.0f + (float)((r >> 8) & 0xffffff) / 16777216.0f;
+    const float v = ldexpf(m, -(int)((r >> 40) % 33) + 2);
+    return (r >> 63) ? -v : v;
+}
+
 /* fixed_sum_to_float against fixed_set, fixed_add and fixed_to_float: the
- * same floats and counts for 1 to 4 terms of any class, both grids, every
- * vector width, lengths that leave every tail. */
+ * same floats and counts for 1 to 4 terms of any class and gradient-like
+ * terms, both grids, every vector width, lengths that leave every tail. */
 static void check_sum_to_float(void)
 {
     enum { N = 1029, TERMS = 4 };
@@ -213,14 +230,16 @@ static void check_sum_to_float(void)
     static fixed128 acc[N];
     const FixedSimd ways[3] = { FIXED_SIMD_NONE, FIXED_SIMD_AVX2, FIXED_SIMD_BEST };
     int bad = 0;
+    for (int family = 0; family < 2; family++)
     for (int T = FIXED_T_DEFAULT; T <= FIXED_T_MAX; T += FIXED_T_MAX - FIXED_T_DEFAULT)
         for (int nx = 1; nx <= TERMS; nx++)
             for (size_t n = N - 8; n <= N; n += 4) {
-                const uint64_t key = rng_key(13, RNG_IID, (uint64_t)T, (uint64_t)(nx * N + n));
+                const uint64_t key = rng_key(13 + family, RNG_IID, (uint64_t)T, (uint64_t)(nx * N + n));
                 const float *xs[TERMS];
                 for (int k = 0; k < nx; k++) {
                     xs[k] = x[k];
-                    for (size_t i = 0; i < n; i++) x[k][i] = any_float(key, (uint64_t)k * N + i);
+                    for (size_t i = 0; i < n; i++)
+                        x[k][i] = family ? like_gradient(key, k, i, x[0][i]) : any_float(key, (uint64_t)k * N + i);
                 }
                 for (int w = 0; w < 3; w++) {
                     fixed_limit_simd(ways[w]);

@@ -59,7 +59,7 @@ static inline fixed128 to_fixed(FixedGrid *g, float x)
  * carry.  The build targets any x86-64, so the CPU is asked at run time. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define FIXED_AVX512 __attribute__((target("avx512f,avx512dq")))
+#define FIXED_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl")))
 #define FIXED_AVX2 __attribute__((target("avx2")))
 #define FIXED_X86_SIMD 1
 #else
@@ -209,6 +209,38 @@ FIXED_AVX512 static size_t to_float_avx512(const FixedGrid *g, const fixed128 *a
     return i;
 }
 
+/* The shortcut of sum_to_float_avx512: when every term of the 8 lanes is
+ * zero or a float the grid holds exactly (its last mantissa bit at or
+ * above 2^-F: exponent field >= 150 - F) and not too large, and their sum
+ * in double is exact (each addition's TwoSum error is 0), the integer sum
+ * has at most 53 significant bits, so to_float_1's double is that sum
+ * exactly and its float is the double sum's rounded once: the same bits
+ * (a zero sum is +0, as the integer gives: the sum starts from +0, and
+ * +0 + -0 = +0).  Returns 0 (nothing stored) when a lane does not qualify. */
+FIXED_AVX512 static inline int sum_to_float8_exact(const FixedGrid *g, const float *const *x, int nx,
+                                                    size_t i, float *out)
+{
+    const __m256i lowest = _mm256_set1_epi32(150 - g->F), highest = _mm256_set1_epi32(126 + g->T - g->guard);
+    __m512d s = _mm512_setzero_pd();
+    __mmask8 ok = 0xff;
+    for (int k = 0; k < nx; k++) {
+        const __m256 v = _mm256_loadu_ps(x[k] + i);
+        const __m256i u = _mm256_castps_si256(v);
+        const __m256i e = _mm256_and_si256(_mm256_srli_epi32(u, 23), _mm256_set1_epi32(0xff));
+        const __mmask8 zero = _mm256_cmpeq_epi32_mask(_mm256_slli_epi32(u, 1), _mm256_setzero_si256());
+        ok &= zero | (_mm256_cmpge_epi32_mask(e, lowest) & _mm256_cmple_epi32_mask(e, highest));
+        const __m512d t = _mm512_cvtps_pd(v);
+        const __m512d sum = _mm512_add_pd(s, t);
+        const __m512d bv = _mm512_sub_pd(sum, s), av = _mm512_sub_pd(sum, bv);
+        const __m512d err = _mm512_add_pd(_mm512_sub_pd(s, av), _mm512_sub_pd(t, bv));
+        ok &= _mm512_cmp_pd_mask(err, _mm512_setzero_pd(), _CMP_EQ_OQ);
+        s = sum;
+    }
+    if (ok != 0xff) return 0;
+    _mm256_storeu_ps(out + i, _mm512_cvtpd_ps(s));
+    return 1;
+}
+
 /* fixed_sum_to_float, 8 entries at a time: the terms' integers are added in
  * registers (low halves, the carry into the high halves), never stored. */
 FIXED_AVX512 static size_t sum_to_float_avx512(FixedGrid *g, const float *const *x, int nx, float *out, size_t n)
@@ -217,6 +249,7 @@ FIXED_AVX512 static size_t sum_to_float_avx512(FixedGrid *g, const float *const 
     const __m512i one = _mm512_set1_epi64(1);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        if (sum_to_float8_exact(g, x, nx, i, out)) continue;
         __m512i lo, hi;
         to_fixed8(g, x[0] + i, &lo, &hi);
         for (int k = 1; k < nx; k++) {
