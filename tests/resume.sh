@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # resume.sh INNA CONFIG WORKDIR MPIRUN...
 # State that survives, end to end with mpirun:
-#   1. N steps on 2 ranks + --resume on 3 ranks to N+M = N+M straight on 1 rank;
+#   1. N steps on 2 ranks + --resume on 3 ranks to N+M = N+M straight on 1 rank
+#      (B_k is 4 chunks: gathered, and the resume sums them, dist.gather = 0);
 #      a resume with --set ' run.out = DIR' writes into DIR;
 #   2. SIGTERM to mpirun mid-run: the ranks stop after a step, write a
 #      checkpoint, say so; resuming it reaches the uninterrupted parameters;
@@ -85,16 +86,17 @@ fi
 parts=${INNA_RESUME_PARTS:-all}
 if [ "$parts" = fulldisk ]; then full_disk; finish; exit; fi
 
-# 1. 10 steps on 2 ranks, then resume on 3 ranks up to 24.
+# 1. 10 steps on 2 ranks, then resume on 3 ranks up to 24, the exact sum the
+#    other way (a key a resume may change: the same bits either way).
 "${mpirun[@]}" -np 2 "$inna" "$config" "${common[@]}" --set run.out="$work/split" \
   --set train.steps=10 --set checkpoint.every=5 > "$work/split1.log" 2>&1 || fail "split run"
 # (With the config file given again, as launch/train.sh resumes.)
 "${mpirun[@]}" -np 3 "$inna" --resume "$work/split" "$config" "${common[@]}" --set run.out="$work/split" \
-  --set train.steps=24 --set checkpoint.every=5 > "$work/split2.log" 2>&1 \
+  --set train.steps=24 --set checkpoint.every=5 --set dist.gather=0 > "$work/split2.log" 2>&1 \
   || fail "resume on 3 ranks: $(tail -3 "$work/split2.log")"
 ref=$(straight 24)
 got=$(hash_of "$work/split2.log")
-[ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   10 steps (np 2) + resume (np 3) to 24 = 24 straight: $got" \
+[ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   10 steps (np 2) + resume (np 3, summed) to 24 = 24 straight: $got" \
   || fail "10 + resume to 24 gave '$got', straight 24 gave '$ref'"
 
 if [ "$parts" = split ]; then finish; exit; fi
