@@ -45,6 +45,12 @@ void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n);
 /* Counts x[i]'s overflow and non-finite entries as fixed_add would, without
  * converting (the gathered chunks' grid is chosen before they are summed). */
 void fixed_scan(FixedGrid *g, const float *x, size_t n);
+/* The largest exponent field (0..255) of x[0..n): of the floats copied to
+ * dst by the first, of x by the second.  fixed_exponent_fits: whether floats
+ * whose largest field is e all fit on g (fixed_add would count nothing). */
+unsigned fixed_copy_exponent(float *dst, const float *src, size_t n);
+unsigned fixed_exponent(const float *x, size_t n);
+int fixed_exponent_fits(const FixedGrid *g, unsigned e);
 /* One float on the grid (for loss-like scalars). */
 fixed128 fixed_from_float(FixedGrid *g, float x);
 /* out[i] = acc[i] * 2^-F, rounded to float. */

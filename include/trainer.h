@@ -21,10 +21,13 @@ typedef struct {
     FixedGrid grid;         /* the step's grid, with this thread's counts   */
     int chunk_n;            /* samples of the chunk in hand (0: none this round) */
     int chunk_c;            /* its index in B_k                             */
+    unsigned chunk_exponent; /* gathered: its largest float exponent field so far */
 } Worker;
 
 /* The step's sum, one buffer of sum_len slots: the gradient (nparams), the
- * metrics (NET_METRICS: loss, correct count) and, exact summed only, two flags.
+ * metrics (NET_METRICS: loss, correct count) and, exact only, flags: summed,
+ * the overflow and non-finite counts; gathered, each chunk's largest float
+ * exponent field (so no rank scans the others' floats for the grid).
  *
  * Exact has two ways to the same integers (Trainer.gather):
  *   summed: each rank converts its chunks' float gradients to the grid and
@@ -35,6 +38,7 @@ typedef struct {
  *     (every rank sees every float), and no 16-byte sum kept between the
  *     backward pass and the update. */
 enum { STEP_FLAG_OVERFLOW, STEP_FLAG_NONFINITE, STEP_FLAGS };
+enum { GATHER_FLAG_EXPONENT, GATHER_FLAGS };
 
 /* What one reduction of the step carries. */
 typedef enum { RED_METRICS, RED_GRADIENT, RED_FLAGS, RED_NKINDS } ReductionKind;
@@ -71,7 +75,7 @@ typedef struct {
                                exact 1; fast the rank's                      */
     Worker *workers;
     fixed128 *acc;          /* exact summed: the step's sum (sum_len slots)   */
-    size_t sum_len;         /* nparams + NET_METRICS (+ STEP_FLAGS exact summed) */
+    size_t sum_len;         /* nparams + NET_METRICS (+ STEP_FLAGS or GATHER_FLAGS) */
     int gather;             /* exact gathered (see StepReduction)             */
     float *gathered;        /* gathered: nchunks copies of the sum's slots     */
     int *gather_counts;     /* gathered: per reduction, each rank's floats      */

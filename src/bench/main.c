@@ -104,7 +104,7 @@ static void usage(FILE *f)
         "    MPI_Waitall of the rank that waited least (the last to finish computing),\n"
         "    mean over steps.  hidden: 1 - exposed / the step's reductions as blocking\n"
         "    calls alone, one after the other (the same data: exact summed P + 4\n"
-        "    fixed128 by MPI_Allreduce, gathered nchunks x (P + 2) floats by\n"
+        "    fixed128 by MPI_Allreduce, gathered nchunks x (P + 3) floats by\n"
         "    MPI_Allgatherv, fast P + 2 floats): the share of the communication\n"
         "    behind the backward pass; its CPU work is in compute.\n"
         "  memory: VmRSS and VmHWM, largest over ranks; 'base': held before the trainer\n"

@@ -417,10 +417,29 @@ INNA_CLONES static uint32_t max_exponent(const float *x, size_t n)
     return m >> 23;
 }
 
+INNA_CLONES unsigned fixed_copy_exponent(float *dst, const float *src, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &src[i], sizeof u);
+        memcpy(&dst[i], &u, sizeof u);
+        u &= 0x7f800000u;
+        m = u > m ? u : m;
+    }
+    return m >> 23;
+}
+
+unsigned fixed_exponent(const float *x, size_t n) { return max_exponent(x, n); }
+
+int fixed_exponent_fits(const FixedGrid *g, unsigned e)
+{
+    return e != 0xff && (int)e - 126 <= g->T - g->guard;
+}
+
 void fixed_scan(FixedGrid *g, const float *x, size_t n)
 {
-    const int e = (int)max_exponent(x, n);
-    if (e != 0xff && e - 126 <= g->T - g->guard) return;   /* all fit: nothing to count */
+    if (fixed_exponent_fits(g, max_exponent(x, n))) return;   /* nothing to count */
     for (size_t i = 0; i < n; i++) (void)to_fixed(g, x[i]);
 }
 

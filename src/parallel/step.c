@@ -131,9 +131,11 @@ static void keep_gradient(ChunkPass *c, const Layer *l)
     Trainer *t = c->p->t;
     Worker *w = c->w;
     const float *g = w->net->grads + l->param_off;
-    if (t->gather)
-        memcpy(trainer_gather_slot(t, l->param_off, l->nparams, w->chunk_c), g, sizeof(float) * l->nparams);
-    else
+    if (t->gather) {
+        const unsigned e = fixed_copy_exponent(trainer_gather_slot(t, l->param_off, l->nparams, w->chunk_c), g,
+                                               l->nparams);
+        if (e > w->chunk_exponent) w->chunk_exponent = e;
+    } else
         (c->first ? fixed_set : fixed_add)(&w->grid, w->acc + l->param_off, g, l->nparams);
 }
 
@@ -175,6 +177,7 @@ static void chunk_forward(ChunkPass *cp, long k, int c)
         float *m = trainer_gather_slot(t, net->nparams, NET_METRICS, c);
         m[NET_METRIC_LOSS] = (float)loss;
         m[NET_METRIC_CORRECT] = (float)correct;
+        w->chunk_exponent = fixed_exponent(m, NET_METRICS);
     } else if (exact(t)) {
         fixed128 *m = w->acc + t->net.nparams;
         if (cp->first) m[NET_METRIC_LOSS] = m[NET_METRIC_CORRECT] = 0;
@@ -192,10 +195,14 @@ static void chunk_forward(ChunkPass *cp, long k, int c)
 static void chunk_backward(ChunkPass *cp)
 {
     Worker *w = cp->w;
+    Trainer *t = cp->p->t;
     const NetHooks hooks = { NULL, backward_done, cp };
-    if (w->chunk_n && exact(cp->p->t)) net_zero_grad(w->net);
+    if (w->chunk_n && exact(t)) net_zero_grad(w->net);
     cp->mark = now();
     net_backward(w->net, w->x, w->chunk_n, &hooks);
+    if (w->chunk_n && t->gather)
+        trainer_gather_slot(t, t->net.nparams + NET_METRICS, GATHER_FLAGS, w->chunk_c)[GATHER_FLAG_EXPONENT] =
+            (float)w->chunk_exponent;
 }
 
 /* The rank's chunks forward and backward, dealt to its threads in rounds:
@@ -302,12 +309,20 @@ static void grads_from_chunks(void *ctx, float *v, size_t off, size_t n)
 
 /* Gathered: the grid of the step, as the summed step chooses it (a float too
  * large for the default grid: the widest; there, too large is non-finite),
- * with its counts -- every rank sees the same floats, so the same grid. */
+ * with its counts -- every rank sees the same floats, so the same grid.
+ * The chunks' largest exponents say whether all fit the default grid; only
+ * if not are the floats scanned for the counts. */
 static FixedGrid gathered_grid(const Trainer *t)
 {
     FixedGrid g;
-    const size_t len = t->sum_len * (size_t)t->nchunks;
+    const size_t len = (t->net.nparams + NET_METRICS) * (size_t)t->nchunks;   /* not the flags */
+    unsigned e = 0;
+    for (int c = 0; c < t->nchunks; c++) {
+        const float f = trainer_gather_slot(t, t->net.nparams + NET_METRICS, GATHER_FLAGS, c)[GATHER_FLAG_EXPONENT];
+        if ((unsigned)f > e) e = (unsigned)f;
+    }
     fixed_grid(&g, FIXED_T_DEFAULT, t->nchunks);
+    if (fixed_exponent_fits(&g, e)) return g;
     fixed_scan(&g, t->gathered, len);
     if (g.overflow) {
         fixed_grid(&g, FIXED_T_MAX, t->nchunks);
@@ -353,9 +368,9 @@ void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
          *    same reductions, of zeros, in the same order. */
         const int summed = exact(t) && !t->gather;
         if (nlocal) compute_chunks(&p, k);
-        else for (int r = 0; r < t->nreductions - summed; r++) start_reduction(&p, r);
-        if (summed) {   /* the flags last, so they are complete */
-            count_flags(t);
+        else for (int r = 0; r < t->nreductions - exact(t); r++) start_reduction(&p, r);
+        if (exact(t)) {   /* the flags last, so they are complete */
+            if (summed) count_flags(t);
             start_reduction(&p, t->nreductions - 1);
         }
         const double t1 = now();

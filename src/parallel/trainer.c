@@ -165,7 +165,7 @@ const char *const reduction_kind_names[RED_NKINDS] = {
 /* The step's reductions, in the order every rank starts them (see StepReduction):
  * the metrics once the forwards are done, a layer's gradient once its
  * backward is, the flags once everything is.  Returns how many. */
-static int list_reductions(const Net *net, int exact, StepReduction *out)
+static int list_reductions(const Net *net, int nflags, StepReduction *out)
 {
     StepReduction r[net->nlayers + 2];
     int n = 0;
@@ -173,7 +173,7 @@ static int list_reductions(const Net *net, int exact, StepReduction *out)
     for (int i = net->nlayers - 1; i >= 0; i--)
         if (net->layers[i].nparams)
             r[n++] = (StepReduction){ RED_GRADIENT, i, net->layers[i].param_off, net->layers[i].nparams };
-    if (exact) r[n++] = (StepReduction){ RED_FLAGS, -1, net->nparams + NET_METRICS, STEP_FLAGS };
+    if (nflags) r[n++] = (StepReduction){ RED_FLAGS, -1, net->nparams + NET_METRICS, (size_t)nflags };
     if (out) memcpy(out, r, sizeof(StepReduction) * (size_t)n);
     return n;
 }
@@ -210,10 +210,11 @@ static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
     const Net *net = &t->net;
     const Config *c = t->cfg;
     const int exact = c->reduction == REDUCE_EXACT, summed = exact && !t->gather;
+    const int nflags = summed ? STEP_FLAGS : t->gather ? GATHER_FLAGS : 0;
     t->opt_state = calloc((size_t)optim_nstate(&c->optim) * net->nparams + 1, sizeof(float));
     t->ids = malloc(sizeof(long) * (size_t)(t->last - t->first + 1));
-    t->sum_len = net->nparams + NET_METRICS + (summed ? STEP_FLAGS : 0);
-    t->nreductions = list_reductions(net, summed, NULL);
+    t->sum_len = net->nparams + NET_METRICS + (size_t)nflags;
+    t->nreductions = list_reductions(net, nflags, NULL);
     t->reductions = malloc(sizeof(StepReduction) * (size_t)t->nreductions);
     t->reqs = malloc(sizeof(MPI_Request) * (size_t)t->nreductions);
     t->workers = calloc((size_t)t->nworkers, sizeof(Worker));
@@ -229,7 +230,7 @@ static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return 1;
     }
-    list_reductions(net, summed, t->reductions);
+    list_reductions(net, nflags, t->reductions);
     if (t->gather) gather_layout(t);
     for (int j = 0; j < t->nworkers; j++) {
         int rc = alloc_worker(t, j, err, errlen);
