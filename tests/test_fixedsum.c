@@ -187,19 +187,30 @@ static void check_scan_counts_as_add(void)
         fixed_add(&a, acc, x, N);
         fixed_scan(&s, x, N);
         bad += a.overflow != s.overflow || a.nonfinite != s.nonfinite || a.nonfinite == 0;
+        /* the largest exponent field, with and without a copy */
+        static float copy[N];
+        unsigned want = 0;
+        for (size_t i = 0; i < N; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], sizeof u);
+            if (((u >> 23) & 0xff) > want) want = (u >> 23) & 0xff;
+        }
+        bad += fixed_copy_exponent(copy, x, N) != want || memcmp(copy, x, sizeof copy) != 0;
+        bad += fixed_exponent(x, N) != want || fixed_exponent(x + 1, 0) != 0;
     }
     for (size_t i = 0; i < N; i++) x[i] = (float)i - 500.0f;
     FixedGrid g;
     fixed_grid(&g, FIXED_T_DEFAULT, 3);                 /* guard 2: |x| < 2^30 fits */
     fixed_scan(&g, x, N);
-    bad += g.overflow != 0 || g.nonfinite != 0;
+    bad += g.overflow != 0 || g.nonfinite != 0 || !fixed_exponent_fits(&g, fixed_exponent(x, N));
     x[7] = 0x1p30f;                                     /* may reach 2^32 with 3 terms */
     fixed_scan(&g, x, N);
-    bad += g.overflow != 1;
+    bad += g.overflow != 1 || fixed_exponent_fits(&g, fixed_exponent(x, N));
     x[7] = 0x1.fffffep29f;                              /* the largest float below: fits */
     fixed_grid(&g, FIXED_T_DEFAULT, 3);
     fixed_scan(&g, x, N);
-    bad += g.overflow != 0;
+    bad += g.overflow != 0 || !fixed_exponent_fits(&g, fixed_exponent(x, N));
+    bad += fixed_exponent_fits(&g, 0xff);               /* inf or NaN */
     CHECK(bad == 0);
 }
 
