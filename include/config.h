@@ -32,7 +32,7 @@ typedef struct {
     /* [dist] */
     Reduction reduction;            /* reduction = exact | fast           */
     int chunk;                      /* chunk = 16 (samples per unit of work, exact) */
-    int gather;                     /* gather = 4 (exact: gather chunk gradients up to this many chunks) */
+    int gather;                     /* gather = 8 (exact: gather chunk gradients up to this many chunks) */
     /* [checkpoint] */
     long ckpt_every;                /* every = 500 (steps; 0 = off)       */
     int ckpt_epoch;                 /* epoch = true                       */

@@ -5,7 +5,7 @@
 # 8*1*9+8 = 80, 6*8+6 = 54, 12*6*9+12 = 660 and 10*12+10 = 130 parameters,
 # P = 924 (layer_params lists them in the order they are reduced: last
 # layer first); a step reduces P + 2 metrics slots: exact, batch 32 in 4
-# chunks of 8 (tiny.ini's dist.chunk), at most dist.gather = 4 chunks, so the
+# chunks of 8 (tiny.ini's dist.chunk), at most dist.gather = 8 chunks, so the
 # chunks' floats are gathered with 1 flag each: 4 * 4 * 927 = 14832 bytes
 # (summed, it would be 16 * 928 with 2 flags); fast 4 * 926 = 3704.  And a
 # COMPARE record;

@@ -14,10 +14,12 @@
 # ranks, gathered and summed, must agree.
 set -u
 chunk=${INNA_BITWISE_CHUNK:-2}
-nchunks=$(( (10 + chunk - 1) / chunk ))
-# dist.gather = 4 (the default) gathers B_k of at most 4 chunks.
-if [ "$nchunks" -le 4 ]; then other=0; else other=$nchunks; fi
 inna=$1 config=$2 dir=$3
+nchunks=$(( (10 + chunk - 1) / chunk ))
+# The default dist.gather, from inna --help: B_k of at most that many chunks is gathered.
+gather=$("$inna" --help | sed -n 's/^  dist\.gather = \([0-9]*\) .*/\1/p')
+[ -n "$gather" ] || { echo "FAIL: inna --help shows no dist.gather default"; exit 1; }
+if [ "$nchunks" -le "$gather" ]; then other=0; else other=$nchunks; fi
 shift 3
 mkdir -p "$dir" || exit 1
 status=0

@@ -121,10 +121,11 @@ static const Key keys[] = {
     { "dist", "chunk", K_INT, M(chunk), IN(1, 4096), .def = "16",
       .help = "exact: samples per chunk of B_k, the unit of work (part of the trajectory's "
               "definition; batch/chunk chunks keep that many ranks x threads busy)" },
-    { "dist", "gather", K_INT, M(gather), IN(0, 256), MAY_CHANGE_ON_RESUME, .def = "4",
+    { "dist", "gather", K_INT, M(gather), IN(0, 256), MAY_CHANGE_ON_RESUME, .def = "8",
       .help = "exact, B_k of at most this many chunks: the ranks gather the chunks' float "
               "gradients (4 bytes a chunk) and each sums them on the grid, instead of reducing "
-              "16-byte sums; the same bits either way (0 = always the sums)" },
+              "16-byte sums (about 32 bytes moved per parameter); the same bits either way "
+              "(0 = always the sums)" },
 
     { "checkpoint", "every", K_LONG, M(ckpt_every), GE(0), MAY_CHANGE_ON_RESUME, .def = "500",
       .help = "write a checkpoint every N steps (0 = only at epoch ends and at the end)" },
