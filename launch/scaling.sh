@@ -78,7 +78,11 @@ if [ $model_only = 0 ]; then
   inna_install_deps
   inna_build
   bench=$INNA_BUILD/inna-bench
-  extra=(--threads 1)
+  # The model (results/scaling.py) is of the exact sum's allreduces of 16-byte
+  # sums, which carry to any number of nodes; dist.gather = 0 keeps every run
+  # on that way (the gathered one, the default for B_k of few chunks, moves
+  # each chunk's floats to every rank: the same bits, another cost).
+  extra=(--threads 1 --set dist.gather=0)
   [ -z "$chunk" ] || extra+=(--set "dist.chunk=$chunk")
   rm -f "$logs"/*.log
   export OPENBLAS_NUM_THREADS=1

@@ -100,9 +100,10 @@ static void report_start(const Trainer *t)
     printf("inna %s: %d rank(s), global batch %d in %d chunk(s) of %d, %d..%d chunk(s) per rank\n",
            INNA_VERSION, g_size, c->batch, t->nchunks, t->chunk, t->nchunks / g_size,
            (t->nchunks + g_size - 1) / g_size);
-    printf("reduction: %s\n", c->reduction == REDUCE_EXACT
+    printf("reduction: %s%s\n", c->reduction == REDUCE_EXACT
            ? "exact (128-bit fixed-point sum: the same bits for any ranks and threads)"
-           : "fast (float sum: bits depend on the number of ranks)");
+           : "fast (float sum: bits depend on the number of ranks)",
+           t->gather ? "; the chunks' floats gathered (dist.gather), summed by every rank" : "");
     if (c->reduction == REDUCE_EXACT)
         printf("threads: %d worker(s) per rank on whole chunks (%s), 1 thread per layer call: the "
                "bits do not depend on ranks, threads or the environment\n", t->nworkers,
