@@ -36,3 +36,27 @@ add_test(NAME bench_allreduce_sweep_np2
                  ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna-bench> --allreduce-sweep
                  --sweep-type fixed128,float --sweep-max 4096)
 set_tests_properties(bench_allreduce_sweep_np2 PROPERTIES ENVIRONMENT OPENBLAS_NUM_THREADS=1)
+
+# --layers: one row per layer of tiny.ini in order, with the output shapes the
+# config gives (1x28x28 in; conv 8 size 3 pad 1: 8x28x28; maxpool 3/2 pad 1:
+# 6x14x14; ... gap: 10x1x1), GFLOP/s only on convolutions, and the
+# convolution rows' forward times adding up to the per-type table's conv row
+# (each printed to 0.01 ms).
+set(BENCH_LAYERS_LOG ${CMAKE_CURRENT_BINARY_DIR}/bench_layers.log)
+add_test(NAME bench_layers_np2
+         COMMAND sh -c "\"$0\" \"$@\" > ${BENCH_LAYERS_LOG} 2>&1 || { cat ${BENCH_LAYERS_LOG}; exit 1; }
+awk '
+  /^   conv  / && !typed { typed = 1; conv = $2 }
+  /^   [0-9]+ +[a-z]+ +[0-9]+x[0-9]+x[0-9]+ / { n++; types = types \" \" $2; shapes[$1] = $3
+      if ($2 == \"conv\") { sum += $4; if (!($6 + 0 > 0) || !($7 + 0 > 0)) { print \"no GFLOP/s on a conv row: \" $0; bad = 1 } }
+      else if ($6 != \"-\" || $7 != \"-\") { print \"GFLOP/s on a row that is no conv: \" $0; bad = 1 } }
+  END { want = \" conv relu conv relu maxpool dropout conv relu avgpool conv relu gap\"
+        if (n != 12 || types != want) { print \"rows:\" types \" (\" n \"), expected\" want; bad = 1 }
+        if (shapes[1] != \"8x28x28\" || shapes[5] != \"6x14x14\" || shapes[7] != \"12x7x7\" || shapes[12] != \"10x1x1\") {
+            print \"output shapes 1, 5, 7, 12: \" shapes[1] \" \" shapes[5] \" \" shapes[7] \" \" shapes[12]; bad = 1 }
+        d = sum - conv; if (d < 0) d = -d
+        if (!typed || d > 0.03) { print \"conv rows add to \" sum \" ms, the conv row says \" conv; bad = 1 }
+        exit bad }' ${BENCH_LAYERS_LOG} || { cat ${BENCH_LAYERS_LOG}; exit 1; }"
+                 ${INNA_MPIRUN} -np 2 $<TARGET_FILE:inna-bench> -c ${PROJECT_SOURCE_DIR}/configs/tiny.ini
+                 --steps 2 --warmup 1 --batch 32 --reduction exact --layers)
+set_tests_properties(bench_layers_np2 PROPERTIES ENVIRONMENT OPENBLAS_NUM_THREADS=1)

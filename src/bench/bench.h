@@ -35,6 +35,7 @@ typedef struct {
     int sweep_types[SWEEP_NTYPES];
     int nsweep_types;
     long sweep_max;                 /* bytes                                  */
+    int layers;                     /* --layers: the table per layer too      */
 } Options;
 
 /* This process's place (main.c): rank, ranks, ranks on its node, the node's
@@ -77,6 +78,10 @@ typedef struct {
     double step;            /* slowest rank's wall time                       */
     double wall;            /* mean over ranks                                */
     double t[L_NTYPES][2];  /* per layer type, forward / backward, mean over ranks */
+    double lt[CONFIG_MAX_LAYERS][2]; /* per layer, the same                   */
+    Flops lflops[CONFIG_MAX_LAYERS]; /* per layer, GEMM FLOPs per image       */
+    char lshape[CONFIG_MAX_LAYERS][32]; /* per layer, its output c x h x w     */
+    double timed_images;    /* images per step on the timed worker (worker 0), mean over ranks */
     double fwd, bwd;        /* all layers                                     */
     double compute, compute_min, compute_max;
     double exposed;         /* mean over steps of the least wait over ranks   */
@@ -132,6 +137,8 @@ void report_compare(const Result *e, const Result *f, const double *ratios, int 
 
 /* gemmref.c */
 Flops count_flops(const Net *net);
+/* Layer i's share of it (zero for a layer without GEMMs). */
+Flops layer_flops(const Net *net, int i);
 int gemm_reference(Trainer *t, GemmRef *r);
 void print_sgemm(const GemmRef *r, double achieved);
 

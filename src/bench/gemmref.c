@@ -18,17 +18,27 @@ static double gemm_flops(const ConvGemm *g) { return 2.0 * g->M * g->N * g->K; }
 
 /* 2 M N K per GEMM of conv_forward / conv_backward, per image; the first
  * layer's backward computes no dX (net_backward passes dx = NULL). */
+Flops layer_flops(const Net *net, int i)
+{
+    Flops f = {0, 0, 0};
+    const Layer *l = &net->layers[i];
+    if (l->spec.type != L_CONV) return f;
+    ConvGemm g[CONV_NGEMMS];
+    conv_gemm_shapes(l, 1, g);
+    f.fwd = gemm_flops(&g[CONV_GEMM_FORWARD]);
+    f.dw = gemm_flops(&g[CONV_GEMM_WEIGHTS]);
+    if (i > 0) f.dx = gemm_flops(&g[CONV_GEMM_DATA]);
+    return f;
+}
+
 Flops count_flops(const Net *net)
 {
     Flops f = {0, 0, 0};
     for (int i = 0; i < net->nlayers; i++) {
-        const Layer *l = &net->layers[i];
-        if (l->spec.type != L_CONV) continue;
-        ConvGemm g[CONV_NGEMMS];
-        conv_gemm_shapes(l, 1, g);
-        f.fwd += gemm_flops(&g[CONV_GEMM_FORWARD]);
-        f.dw += gemm_flops(&g[CONV_GEMM_WEIGHTS]);
-        if (i > 0) f.dx += gemm_flops(&g[CONV_GEMM_DATA]);
+        const Flops l = layer_flops(net, i);
+        f.fwd += l.fwd;
+        f.dw += l.dw;
+        f.dx += l.dx;
     }
     return f;
 }

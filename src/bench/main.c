@@ -72,6 +72,8 @@ static void usage(FILE *f)
         "                        alternating, and report each reduction's fastest round\n"
         "                        (default 1; more makes the exact/fast ratio robust to load)\n"
         "      --reps N          repetitions of the blocking reductions (default 5)\n"
+        "      --layers          also the table per layer: output shape, forward and\n"
+        "                        backward ms, and a convolution's GEMM GFLOP/s\n"
         "      --allreduce-sweep only time MPI_Allreduce alone at 8 B .. --sweep-max\n"
         "                        (powers of 2): 'ALLREDUCE np= type= bytes= s=' lines, and\n"
         "                        the local operation: 'REDUCE_LOCAL type= bytes= s=' lines\n"
@@ -89,6 +91,8 @@ static void usage(FILE *f)
         "    forward GEMM alone, the step's GEMMs back to back, and those with whole K\n"
         "    (one call each, as before K was cut for bits independent of the BLAS\n"
         "    threads); 'step/it' is the step's GFLOP/s over that rate.\n"
+        "  --layers: per layer, as the table (worker 0's chunks); GFLOP/s = the\n"
+        "    layer's GEMM FLOPs for those images over its time: one thread's rate.\n"
         "  the table: mean over ranks; with several workers, the layers and data+loss\n"
         "    are worker 0's chunks (Trainer.layer_s; the others run alongside).\n"
         "    data+loss: sampler, data_make_batch and softmax_xent of those chunks,\n"
@@ -233,7 +237,7 @@ static void set_defaults(Options *o)
     if (o->nsweep_types == 0) o->sweep_types[o->nsweep_types++] = SWEEP_FIXED128;
 }
 
-enum { OPT_SET = 1000, OPT_ROUNDS, OPT_REPS, OPT_SWEEP, OPT_SWEEP_TYPE, OPT_SWEEP_MAX };
+enum { OPT_SET = 1000, OPT_ROUNDS, OPT_REPS, OPT_SWEEP, OPT_SWEEP_TYPE, OPT_SWEEP_MAX, OPT_LAYERS };
 
 static int parse_one(Options *o, int opt, const char *arg, char *err, size_t errlen)
 {
@@ -268,6 +272,9 @@ static int parse_one(Options *o, int opt, const char *arg, char *err, size_t err
     case OPT_SWEEP:
         o->sweep = 1;
         return 0;
+    case OPT_LAYERS:
+        o->layers = 1;
+        return 0;
     case OPT_SWEEP_TYPE:
         return parse_words("--sweep-type", arg, sweep_names, SWEEP_NTYPES, o->sweep_types,
                            &o->nsweep_types, err, errlen);
@@ -288,7 +295,7 @@ static int parse_options(Options *o, int argc, char **argv, char *err, size_t er
         {"reduction", required_argument, 0, 'r'}, {"set", required_argument, 0, OPT_SET},
         {"steps", required_argument, 0, 's'}, {"warmup", required_argument, 0, 'w'},
         {"threads", required_argument, 0, 't'}, {"rounds", required_argument, 0, OPT_ROUNDS}, {"reps", required_argument, 0, OPT_REPS},
-        {"allreduce-sweep", no_argument, 0, OPT_SWEEP},
+        {"allreduce-sweep", no_argument, 0, OPT_SWEEP}, {"layers", no_argument, 0, OPT_LAYERS},
         {"sweep-type", required_argument, 0, OPT_SWEEP_TYPE},
         {"sweep-max", required_argument, 0, OPT_SWEEP_MAX},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};

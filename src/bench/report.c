@@ -74,6 +74,25 @@ static void print_table(const Result *r)
            r->workers > 1 ? "; layers and data+loss: worker 0's chunks" : "");
 }
 
+/* --layers: each layer's times (mean over ranks, worker 0's chunks) and,
+ * for a convolution, its GEMM FLOPs over them: GFLOP/s of one thread. */
+static void print_layers(const Result *r)
+{
+    printf("   %-5s %-8s %-11s %10s %11s %11s %11s\n", "layer", "type", "output", "forward ms",
+           "backward ms", "fwd GFLOP/s", "bwd GFLOP/s");
+    for (int i = 0; i < r->nlayers; i++) {
+        const Flops *f = &r->lflops[i];
+        char gf[16] = "-", gb[16] = "-";
+        if (f->fwd > 0 && r->lt[i][0] > 0)
+            snprintf(gf, sizeof gf, "%.1f", f->fwd * r->timed_images / r->lt[i][0] / 1e9);
+        if (f->dw + f->dx > 0 && r->lt[i][1] > 0)
+            snprintf(gb, sizeof gb, "%.1f", (f->dw + f->dx) * r->timed_images / r->lt[i][1] / 1e9);
+        printf("   %-5d %-8s %-11s %10.2f %11.2f %11s %11s\n", i + 1,
+               layer_type_name(r->cfg.layers[i].type), r->lshape[i], 1e3 * r->lt[i][0],
+               1e3 * r->lt[i][1], gf, gb);
+    }
+}
+
 static void print_split(const Result *r, const Options *o)
 {
     printf("compute %.2f ms per step (mean over ranks; ranks %.2f..%.2f), update %.2f ms\n",
@@ -143,6 +162,7 @@ void report(const Result *r, const Options *o, const double *round_steps, int nr
     print_throughput(r);
     print_sgemm(&r->ref, achieved);
     print_table(r);
+    if (o->layers) print_layers(r);
     print_split(r, o);
     print_memory(r);
     if (!isfinite(r->loss) || r->nonfinite)

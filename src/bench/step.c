@@ -225,14 +225,30 @@ static void timed_steps(Trainer *t, const Options *o, Loop *L)
     L->wall = now() - t0;
 }
 
-/* Per step, mean over ranks (to rank 0) of this rank's layer timers by type. */
+/* Per step, mean over ranks (to rank 0) of this rank's layer timers, by
+ * layer and by type; what each layer is, and the images worker 0 (whose
+ * timers these are) computes per step. */
 static void layer_types(const Trainer *t, long steps, Result *r)
 {
-    double mine[L_NTYPES][2], all[L_NTYPES][2];
+    const int L = t->net.nlayers;
+    double mine[L_NTYPES][2], all[L_NTYPES][2], per_layer[2 * CONFIG_MAX_LAYERS];
     memset(mine, 0, sizeof mine);
-    for (int i = 0; i < t->net.nlayers; i++)
+    for (int i = 0; i < L; i++)
         for (int d = 0; d < 2; d++) mine[t->net.layers[i].spec.type][d] += t->layer_s[2 * i + d];
     MPI_Reduce(mine, all, 2 * L_NTYPES, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    MPI_Reduce(t->layer_s, per_layer, 2 * L, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    double images = 0;
+    for (int c = t->chunk_first; c < t->chunk_last; c += t->nworkers) {
+        const int p0 = c * t->chunk;
+        images += (p0 + t->chunk < t->cfg->batch ? p0 + t->chunk : t->cfg->batch) - p0;
+    }
+    r->timed_images = reduce_d(images, MPI_SUM) / g_size;
+    for (int i = 0; i < L; i++) {
+        const Layer *l = &t->net.layers[i];
+        for (int d = 0; d < 2; d++) r->lt[i][d] = per_layer[2 * i + d] / ((double)steps * g_size);
+        r->lflops[i] = layer_flops(&t->net, i);
+        snprintf(r->lshape[i], sizeof r->lshape[i], "%dx%dx%d", l->out.c, l->out.h, l->out.w);
+    }
     r->fwd = r->bwd = 0.0;
     for (int c = 0; c < L_NTYPES; c++)
         for (int d = 0; d < 2; d++) {
