@@ -19,7 +19,10 @@ nchunks=$(( (10 + chunk - 1) / chunk ))
 # The default dist.gather, from inna --help: B_k of at most that many chunks is gathered.
 gather=$("$inna" --help | sed -n 's/^  dist\.gather = \([0-9]*\) .*/\1/p')
 [ -n "$gather" ] || { echo "FAIL: inna --help shows no dist.gather default"; exit 1; }
-if [ "$nchunks" -le "$gather" ]; then other=0; else other=$nchunks; fi
+if [ "$nchunks" -le "$gather" ]; then other=0 default_way=gathered other_way=summed
+else other=$nchunks default_way=summed other_way=gathered; fi
+# way_of OUTPUT: which way the run took, from inna's start line.
+way_of() { case "$1" in *"floats gathered (dist.gather)"*) echo gathered ;; *) echo summed ;; esac; }
 shift 3
 mkdir -p "$dir" || exit 1
 status=0
@@ -28,7 +31,8 @@ for opt in "inna" "sgd --set optim.momentum=0.9 --set optim.nesterov=true" "adam
     ref=""
     for layout in 1x1 2x1 3x1 4x1 1x2 2x3; do
         np=${layout%x*} threads=${layout#*x}
-        case $layout in 2x1|4x1|2x3) way="--set dist.gather=$other" ;; *) way="" ;; esac
+        case $layout in 2x1|4x1|2x3) way="--set dist.gather=$other" want=$other_way ;;
+                        *) way="" want=$default_way ;; esac
         # shellcheck disable=SC2086  # $opt carries several words on purpose
         out=$("$@" -np $np "$inna" "$config" --set optim.name=$opt --set run.out="$dir/$name$layout" \
               --set train.steps=8 --set train.batch=10 --set dist.chunk=$chunk --set net.dropout=0.3 \
@@ -39,6 +43,7 @@ for opt in "inna" "sgd --set optim.momentum=0.9 --set optim.nesterov=true" "adam
             printf '%s\n' "$out"; echo "FAIL: $name $layout printed no parameter hash"; status=1; continue
         fi
         echo "$name ranks x threads $layout${way:+ ($way)}: $hash"
+        [ "$(way_of "$out")" = "$want" ] || { echo "FAIL: $name $layout: the exact sum was not $want"; status=1; }
         [ -z "$ref" ] && ref=$hash
         [ "$hash" = "$ref" ] || { echo "FAIL: $name $layout differs from 1x1"; status=1; }
     done
@@ -55,6 +60,8 @@ for run in "1 4" "1 0" "2 4" "2 0"; do
         status=1; continue
     fi
     echo "widest grid, $np rank(s), dist.gather=$gather: $hash"
+    if [ "$gather" = 0 ]; then want=summed; else want=gathered; fi
+    [ "$(way_of "$out")" = "$want" ] || { echo "FAIL: widest grid, dist.gather=$gather: not $want"; status=1; }
     [ -z "$ref" ] && ref=$hash
     [ "$hash" = "$ref" ] || { echo "FAIL: widest grid, $np rank(s), dist.gather=$gather differs"; status=1; }
 done

@@ -50,6 +50,8 @@ expect q-range       "optim.q"                    -- "$config" --set optim.q=1.5
 expect batch-zero    "train.batch"                -- "$config" --set train.batch=0
 expect batch-type    "train.batch"                -- "$config" --set train.batch=abc
 expect check-neg     "run.check_every"            -- "$config" --set run.check_every=-1
+expect gather-range  "dist.gather: must be in [0, 256] (got 300)" -- "$config" --set dist.gather=300
+expect gather-type   "dist.gather"                -- "$config" --set dist.gather=all
 expect bad-enum      "optim.name"                 -- "$config" --set optim.name=rmsprop
 expect bad-layer     "filters"                    -- "$work/bad-layer.ini"
 expect missing-data  "$work/none.gz"              -- "$config" --set data.train_images="$work/none.gz"

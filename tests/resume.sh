@@ -98,6 +98,8 @@ ref=$(straight 24)
 got=$(hash_of "$work/split2.log")
 [ -n "$ref" ] && [ "$got" = "$ref" ] && echo "ok   10 steps (np 2) + resume (np 3, summed) to 24 = 24 straight: $got" \
   || fail "10 + resume to 24 gave '$got', straight 24 gave '$ref'"
+grep -q 'floats gathered (dist.gather)' "$work/split1.log" && ! grep -q 'floats gathered' "$work/split2.log" \
+  || fail "the first 10 steps should gather the chunks and the resume sum them (inna's start lines)"
 
 if [ "$parts" = split ]; then finish; exit; fi
 

@@ -94,7 +94,6 @@ typedef struct {
     double convert;         /* replayed: fixed_add of this rank's chunks (exact) */
     double rest;            /* compute - layers - data                        */
     double msg_bytes;       /* what the step reduces per rank (trainer_msg_bytes) */
-    double sum_bytes;       /* the exact sums the rank holds (trainer_sum_bytes) */
     char msg_what[64];      /* what the message is: "P + 4 fixed128", ...      */
     double loss;
     long nonfinite;

@@ -112,7 +112,6 @@ static void blocking_allreduce(Trainer *t, long reps, Result *r)
 {
     const int exact = t->cfg->reduction == REDUCE_EXACT;
     r->msg_bytes = (double)trainer_msg_bytes(t);
-    r->sum_bytes = (double)trainer_sum_bytes(t);
     if (t->gather) snprintf(r->msg_what, sizeof r->msg_what, "%d chunks x (P + 3) floats, gathered", t->nchunks);
     else snprintf(r->msg_what, sizeof r->msg_what, "%s", exact ? "P + 4 fixed128" : "P + 2 floats");
     r->reduce_calls = t->nreductions;

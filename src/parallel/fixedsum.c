@@ -404,15 +404,16 @@ void fixed_set(FixedGrid *g, fixed128 *acc, const float *x, size_t n)
 
 fixed128 fixed_from_float(FixedGrid *g, float x) { return to_fixed(g, x); }
 
-/* The largest exponent field of x[0..n), shifted down (0xff: an inf or NaN). */
-INNA_CLONES static uint32_t max_exponent(const float *x, size_t n)
+/* The exponent field of x's bits, in place (0x7f800000: an inf or NaN). */
+static inline uint32_t exponent_bits(uint32_t u) { return u & 0x7f800000u; }
+
+INNA_CLONES unsigned fixed_exponent(const float *x, size_t n)
 {
     uint32_t m = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], sizeof u);
-        u &= 0x7f800000u;
-        m = u > m ? u : m;
+        m = exponent_bits(u) > m ? exponent_bits(u) : m;
     }
     return m >> 23;
 }
@@ -424,13 +425,10 @@ INNA_CLONES unsigned fixed_copy_exponent(float *dst, const float *src, size_t n)
         uint32_t u;
         memcpy(&u, &src[i], sizeof u);
         memcpy(&dst[i], &u, sizeof u);
-        u &= 0x7f800000u;
-        m = u > m ? u : m;
+        m = exponent_bits(u) > m ? exponent_bits(u) : m;
     }
     return m >> 23;
 }
-
-unsigned fixed_exponent(const float *x, size_t n) { return max_exponent(x, n); }
 
 int fixed_exponent_fits(const FixedGrid *g, unsigned e)
 {
@@ -439,7 +437,7 @@ int fixed_exponent_fits(const FixedGrid *g, unsigned e)
 
 void fixed_scan(FixedGrid *g, const float *x, size_t n)
 {
-    if (fixed_exponent_fits(g, max_exponent(x, n))) return;   /* nothing to count */
+    if (fixed_exponent_fits(g, fixed_exponent(x, n))) return;   /* nothing to count */
     for (size_t i = 0; i < n; i++) (void)to_fixed(g, x[i]);
 }
 
