@@ -26,6 +26,8 @@
 #define RUN_METRICS "metrics.h5"
 #define RUN_LATEST  "latest.h5"     /* symlink to the newest ckpt-<step>.h5 */
 #define RUN_LOCK    "inna.lock"     /* holds "host <name> pid <n> since <time>" */
+/* The error when a path in the run folder would not fit its buffer. */
+#define RUN_TOO_LONG "run.out: folder name too long"
 
 typedef struct {
     int fd;          /* the locked RUN_LOCK, -1 when not held */

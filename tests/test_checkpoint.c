@@ -5,7 +5,8 @@
  *      and Adagrad; the file's layout read back with the HDF5 C API;
  *   2. keep = 2 after 4 saves: two ckpt files, latest.h5 a relative symlink to
  *      the newest; a save at an earlier step keeps the file just written;
- *      checkpoint_resolve on the folder and on a file;
+ *      checkpoint_resolve on the folder and on a file, and on a path too long
+ *      for the caller (the error keeps its reason);
  *   3. refusals, each naming the file with the expected words, printing
  *      nothing, leaving net, optimizer and meta untouched: flipped byte,
  *      truncations, extra bytes, a text file, a model file, another
@@ -326,6 +327,33 @@ static void test_keep_and_resolve(const char *tmp)
     run_free(&r);
 }
 
+/* A path longer than the caller's buffer: the error keeps its reason (the
+ * path loses its middle when the error would not hold both). */
+static void test_long_path(const char *tmp)
+{
+    char name[241], err[200], out[64], reason[80];
+    memset(name, 'x', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    char *dir = join(tmp, name);
+    Run r;
+    CHECK(mkdir(dir, 0755) == 0);
+    run_build(&r, 4, OPT_INNA, 0);
+    r.meta.step = 3;
+    CHECK(checkpoint_save(dir, &r.net, &r.opt, &r.meta, CONFIG, 2, NULL, 0, err, sizeof err) == 0);
+    char *file = join(dir, "ckpt-000000003.h5");
+    CHECK(checkpoint_resolve(dir, out, sizeof out, err, sizeof err) == -1);
+    snprintf(reason, sizeof reason, ": path too long (%zu characters, at most %zu)", strlen(file),
+             sizeof out - 1);
+    const size_t n = strlen(err), m = strlen(reason);
+    CHECK(n == sizeof err - 1 && strncmp(err, dir, 48) == 0 && strncmp(err + 48, "...", 3) == 0);
+    CHECK(n > m && strcmp(err + n - m, reason) == 0);
+    CHECK(strncmp(err + 51, dir + strlen(dir) - (n - m - 51), n - m - 51) == 0);   /* the path's end */
+    printf("  long path -> %s\n", err);
+    free(file);
+    free(dir);
+    run_free(&r);
+}
+
 /* ---- 3. refusals ---- */
 
 /* Loading path into r fails naming path with `words`, prints nothing and
@@ -611,6 +639,7 @@ int main(int argc, char **argv)
     test_round_trip(tmpl, OPT_ADAM, 0, adam);
     test_round_trip(tmpl, OPT_ADAGRAD, 0, adagrad);
     test_keep_and_resolve(tmpl);
+    test_long_path(tmpl);
     test_refusals(tmpl);
     test_failed_saves(tmpl);
     nftw(tmpl, rm_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -262,7 +262,7 @@ int checkpoint_save(const char *dir, const Net *net, const Optimizer *opt, const
 static int put_out(H5Out *o, const char *path, char *out, size_t outlen)
 {
     if (!out || strlen(path) >= outlen)
-        return h5u_fail(o, "the path %s does not fit in %zu bytes", path, outlen);
+        return h5u_fail(o, "path too long (%zu characters, at most %zu)", strlen(path), outlen - 1);
     memcpy(out, path, strlen(path) + 1);
     return 0;
 }

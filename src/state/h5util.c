@@ -18,10 +18,16 @@ static void report(H5Out *o, const char *reason, const char *fmt, va_list ap)
     if (o->failed) return;
     o->failed = 1;
     if (!o->err || !o->errlen) return;
-    char what[1024];
+    char what[1024], tail[1280];
     vsnprintf(what, sizeof what, fmt, ap);
-    snprintf(o->err, o->errlen, "%s: %s%s%s", o->path, what, reason && *reason ? ": " : "",
-             reason ? reason : "");
+    snprintf(tail, sizeof tail, ": %s%s%s", what, reason && *reason ? ": " : "", reason ? reason : "");
+    /* A path too long for err loses its middle, not the reason after it. */
+    const size_t plen = strlen(o->path), tlen = strlen(tail), head = 48;
+    if (plen + tlen < o->errlen || o->errlen < tlen + 2 * head + 4)
+        snprintf(o->err, o->errlen, "%s%s", o->path, tail);
+    else
+        snprintf(o->err, o->errlen, "%.*s...%s%s", (int)head, o->path,
+                 o->path + plen - (o->errlen - tlen - head - 4), tail);
     for (char *c = o->err; *c; c++)   /* one line, whatever HDF5 said */
         if (*c == '\n' || *c == '\r') *c = ' ';
 }

@@ -89,7 +89,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        snprintf(err, errlen, "run.out: folder name too long");
+        snprintf(err, errlen, RUN_TOO_LONG);
         return -1;
     }
     for (char *p = path + 1;; p++) {
@@ -182,7 +182,7 @@ int runfolder_claim(RunFolder *rf, const char *dir, int new_run, char *err, size
     rf->stale = 0;
     if (make_dirs(dir, err, errlen) != 0) return -1;
     if (runfolder_path(path, sizeof path, dir, RUN_LOCK) != 0) {
-        snprintf(err, errlen, "run.out: folder name too long");
+        snprintf(err, errlen, RUN_TOO_LONG);
         return -1;
     }
     int fd = open(path, O_RDWR | O_CLOEXEC);

@@ -441,7 +441,7 @@ static int resume_config(Config *cfg, const char *ckpt, const char *text, const 
         config_defaults(cfg);
         if (config_load_file(cfg, file, err, errlen) != 0) return EXIT_INPUT;
     } else if (runfolder_dir_of(cfg->out, sizeof cfg->out, ckpt) != 0) {
-        snprintf(err, errlen, "run.out: folder name too long");
+        snprintf(err, errlen, RUN_TOO_LONG);
         return EXIT_INPUT;
     }
     for (int i = 0; i < nsets; i++)
