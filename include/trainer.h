@@ -126,6 +126,8 @@ void trainer_start_reduction(Trainer *t, int r, MPI_Request *req);
  * and the bytes of exact sums the rank holds for them. */
 size_t trainer_msg_bytes(const Trainer *t);
 size_t trainer_sum_bytes(const Trainer *t);
+/* Exact the summed way (t->acc allreduced), the other exact way than t->gather. */
+static inline int trainer_summed(const Trainer *t) { return t->cfg->reduction == REDUCE_EXACT && !t->gather; }
 /* Gathered: chunk c's copy of slots [off, off + count) of one reduction. */
 static inline float *trainer_gather_slot(const Trainer *t, size_t off, size_t count, int c)
 {

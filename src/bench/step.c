@@ -163,7 +163,7 @@ static double replay_data(Trainer *t, const Options *o)
  * min(steps, 5) steps; seconds per step.  0 for fast. */
 static double replay_convert(Trainer *t, const Options *o)
 {
-    if (t->cfg->reduction != REDUCE_EXACT || t->gather) return 0.0;   /* gathered: in the update */
+    if (!trainer_summed(t)) return 0.0;   /* gathered: in the update */
     const long steps = o->steps < 5 ? o->steps : 5;
     Worker *w = &t->workers[0];
     FixedGrid g;

@@ -98,7 +98,7 @@ static void start_when_merged(Pass *p, int r)
 #pragma omp barrier
     }
     if (omp_get_thread_num() == 0) {
-        if (exact(t) && !t->gather) merge_workers(t, t->reductions[r].off, t->reductions[r].count);
+        if (trainer_summed(t)) merge_workers(t, t->reductions[r].off, t->reductions[r].count);
         start_reduction(p, r);
     }
 }
@@ -238,7 +238,7 @@ static void clear_sums(Trainer *t, int T)
     const int nlocal = t->chunk_last - t->chunk_first;
     for (int j = 0; j < t->nworkers; j++) {
         fixed_grid(&t->workers[j].grid, T, t->nchunks);
-        if (exact(t) && !t->gather && j >= nlocal) memset(t->workers[j].acc, 0, sizeof(fixed128) * t->sum_len);
+        if (trainer_summed(t) && j >= nlocal) memset(t->workers[j].acc, 0, sizeof(fixed128) * t->sum_len);
     }
     if (!exact(t)) net_zero_grad(&t->net);
 }
@@ -366,7 +366,7 @@ void train_step(Trainer *t, long k, int stop_asked, StepStats *st)
          *    t->reductions (MPI_Iallreduce, start_reduction), each started as
          *    soon as its slots are final.  A rank without chunks starts the
          *    same reductions, of zeros, in the same order. */
-        const int summed = exact(t) && !t->gather;
+        const int summed = trainer_summed(t);
         if (nlocal) compute_chunks(&p, k);
         else for (int r = 0; r < t->nreductions - exact(t); r++) start_reduction(&p, r);
         if (exact(t)) {   /* the flags last, so they are complete */

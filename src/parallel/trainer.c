@@ -121,7 +121,7 @@ static int alloc_worker(Trainer *t, int j, char *err, size_t errlen)
     w->x = alloc_aligned(in_len * (size_t)t->chunk * sizeof(float));
     w->labels = malloc(sizeof(int) * (size_t)t->chunk);
     w->ids = malloc(sizeof(long) * (size_t)t->chunk);
-    const int summed = c->reduction == REDUCE_EXACT && !t->gather;
+    const int summed = trainer_summed(t);
     if (summed) w->acc = j == 0 ? t->acc : alloc_aligned(sizeof(fixed128) * t->sum_len);
     if (!w->x || !w->labels || !w->ids || (summed && !w->acc)) {
         snprintf(err, errlen, "out of memory");
@@ -209,7 +209,7 @@ static int alloc_run_buffers(Trainer *t, char *err, size_t errlen)
 {
     const Net *net = &t->net;
     const Config *c = t->cfg;
-    const int exact = c->reduction == REDUCE_EXACT, summed = exact && !t->gather;
+    const int summed = trainer_summed(t);
     const int nflags = summed ? STEP_FLAGS : t->gather ? GATHER_FLAGS : 0;
     t->opt_state = calloc((size_t)optim_nstate(&c->optim) * net->nparams + 1, sizeof(float));
     t->ids = malloc(sizeof(long) * (size_t)(t->last - t->first + 1));
