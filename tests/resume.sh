@@ -10,7 +10,8 @@
 #   3. SIGKILL of one rank mid-run: mpirun aborts; --resume from the run
 #      folder reaches the uninterrupted parameters;
 #   4. a resume that changes the network, or from a corrupt / truncated /
-#      foreign checkpoint or with a corrupt / truncated metrics.h5, and a new
+#      foreign checkpoint, from a path too long, or with a corrupt / truncated
+#      metrics.h5, and a new
 #      run into a folder holding a run, are refused (exit 2, one line naming the file or key, the folder unchanged);
 #   5. a full disk (a tiny tmpfs) while writing: one line naming the file,
 #      non-zero exit, the previous checkpoint still valid.
@@ -211,6 +212,17 @@ refuse resume-optim-changed "optim.lr"      --resume "$work/split" --set optim.l
 refuse resume-other-net "net.layer"         --resume "$work/split" "$work/wider.ini" \
   "${common[@]}" --set run.out="$work/split"
 refuse new-run-over-old "already holds a run" "$config" --set run.out="$work/split"
+# A checkpoint in a folder of LEN characters (components of at most 200).
+deep_ckpt() {
+  local d=$work/deep$1
+  while [ $((${#d} + 201)) -le "$1" ]; do d=$d/$(printf 'd%.0s' $(seq 200)); done
+  d=$d/$(printf 'e%.0s' $(seq $(($1 - ${#d} - 1))))
+  mkdir -p "$d" && cp "$ckpt" "$d/c.h5" && echo "$d/c.h5"
+}
+# Its folder too long to be the resumed run's run.out (1024 bytes), and the
+# checkpoint's path itself too long (1088): the error still says why.
+refuse resume-folder-too-long "run.out: folder name too long" --resume "$(deep_ckpt 1040)"
+refuse resume-path-too-long "path too long (1105 characters, at most 1087)" --resume "$(deep_ckpt 1100)"
 [ "$before" = "$(sha256sum "$work"/split/* | sha256sum)" ] && echo "ok   refused resumes left the run folder unchanged" \
   || fail "a refused resume changed $work/split"
 # A metrics file that is corrupt or cut short: bad input too, the folder unchanged.
